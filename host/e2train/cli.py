@@ -1,0 +1,57 @@
+"""The ``e2train`` command line: one entry point, each concern registering its own subcommands.
+
+A command module exposes ``register(subparsers)``, which adds its parsers and sets ``func`` on them;
+``func(args)`` returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+
+# Modules that add subcommands; each is optional so that the CLI works while a part is absent.
+COMMAND_MODULES = (
+    "e2train.training.cli",  # train, eval, demo
+    "e2train.fabric.cli",  # fabric selftest
+    "e2train.power.cli",  # meter record | simulate
+    "e2train.energy.cli",  # energy report | table3 | calibrate
+    "e2train.board.cli",  # board info | flash | selftest
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="e2train",
+        description="Energy-efficient CNN training after E2-Train: SMD, SLU and PSG, from PyTorch to the ZedBoard.",
+    )
+    parser.add_argument("--version", action="version", version=f"e2train {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # that part of the package is not in this version
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("e2train: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Worst-case accumulator magnitudes from the operand widths, and the conv layers of the supported models.
+
+The bound of a sum of T products of a b_a-bit and a b_b-bit signed integer is T * 2**(b_a-1) * 2**(b_b-1)
+(reached when every operand is the most negative value), so a layer is safe when that bound fits the
+accumulator. ``T`` is the number of terms that can reach one output, which depends on the layer's
+shape only: this is a proof over all inputs, not a sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import fixed
+from .base import out_size
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """One convolution the fabric runs: input [n, c, h, w], weights [o, c, k, k]."""
+
+    name: str
+    n: int
+    c: int
+    o: int
+    h: int
+    w: int
+    k: int
+    stride: int
+
+    @property
+    def ho(self) -> int:
+        return out_size(self.h, self.k, self.stride)
+
+    @property
+    def wo(self) -> int:
+        return out_size(self.w, self.k, self.stride)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of one forward pass (backward-data and weight-gradient do as many)."""
+        return self.n * self.o * self.ho * self.wo * self.c * self.k * self.k
+
+
+def _taps_per_input(size: int, k: int, stride: int) -> int:
+    """Most kernel taps along one axis that any input position receives in the transposed conv."""
+    pad = (k - 1) // 2
+    n_out = out_size(size, k, stride)
+    best = 0
+    for pos in range(size):
+        taps = sum(1 for i in range(k) if (pos + pad - i) % stride == 0 and 0 <= (pos + pad - i) // stride < n_out)
+        best = max(best, taps)
+    return best
+
+
+def product_bound(bits_a: int, bits_b: int) -> int:
+    """Largest |a * b| for signed integers of those widths: (-2**(ba-1)) * (-2**(bb-1))."""
+    return (1 << (bits_a - 1)) * (1 << (bits_b - 1))
+
+
+def accumulator_terms(s: ConvShape) -> dict[str, int]:
+    """How many products can add into one accumulator, per kernel."""
+    taps = _taps_per_input(s.h, s.k, s.stride) * _taps_per_input(s.w, s.k, s.stride)
+    return {
+        "forward": s.c * s.k * s.k,
+        "backward_data": s.o * taps,
+        "weight_full": s.n * s.ho * s.wo,
+        "weight_msb": s.n * s.ho * s.wo,
+    }
+
+
+# kernel -> (operand widths, accumulator width)
+ACCUMULATORS = {
+    "forward": ((fixed.X_BITS, fixed.W_BITS), fixed.ACC_FWD_BITS),
+    "backward_data": ((fixed.G_BITS, fixed.W_BITS), fixed.ACC_BWD_BITS),
+    "weight_full": ((fixed.X_BITS, fixed.G_BITS), fixed.ACC_BWD_BITS),
+    "weight_msb": ((fixed.X_MSB_BITS, fixed.G_MSB_BITS), fixed.ACC_MSB_BITS),
+}
+
+
+def accumulator_bounds(s: ConvShape) -> dict[str, tuple[int, int]]:
+    """kernel -> (worst-case |accumulator|, the largest value its accumulator holds)."""
+    terms = accumulator_terms(s)
+    return {
+        kern: (terms[kern] * product_bound(*widths), fixed.qmax(acc_bits))
+        for kern, (widths, acc_bits) in ACCUMULATORS.items()
+    }
+
+
+def resnet_cifar_convs(depth: int, batch: int = 128, image: int = 32) -> list[ConvShape]:
+    """Every convolution of a CIFAR ResNet-(6n+2) with projection shortcuts (16/32/64 channels)."""
+    if (depth - 2) % 6 or depth < 8:
+        raise ValueError(f"CIFAR ResNet depth must be 6n+2 with n >= 1, got {depth}")
+    blocks = (depth - 2) // 6
+    layers = [ConvShape("conv1", batch, 3, 16, image, image, 3, 1)]
+    c, size = 16, image
+    for stage, planes in enumerate((16, 32, 64), start=1):
+        for b in range(blocks):
+            stride = 2 if (b == 0 and stage > 1) else 1
+            tag = f"layer{stage}.{b}"
+            layers.append(ConvShape(f"{tag}.conv1", batch, c, planes, size, size, 3, stride))
+            if stride != 1 or c != planes:
+                layers.append(ConvShape(f"{tag}.shortcut", batch, c, planes, size, size, 1, stride))
+            size = out_size(size, 3, stride)
+            layers.append(ConvShape(f"{tag}.conv2", batch, planes, planes, size, size, 3, 1))
+            c = planes
+    return layers
+
+
+# CIFAR MobileNetV2: (expansion t, output channels c, repeats n, first stride s); stride 1 in the
+# stem and the second stage keep 32x32 inputs large enough, as CIFAR variants of the network do.
+MOBILENETV2_CIFAR_CFG = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def mobilenetv2_cifar_convs(batch: int = 128, image: int = 32) -> list[ConvShape]:
+    """The dense (groups = 1) convolutions of a CIFAR MobileNetV2; the depthwise ones run on the host."""
+    layers = [ConvShape("stem", batch, 3, 32, image, image, 3, 1)]
+    c, size = 32, image
+    for stage, (t, out, repeats, first_stride) in enumerate(MOBILENETV2_CIFAR_CFG):
+        for r in range(repeats):
+            stride = first_stride if r == 0 else 1
+            hidden = c * t
+            tag = f"blocks.{stage}.{r}"
+            if t != 1:
+                layers.append(ConvShape(f"{tag}.expand", batch, c, hidden, size, size, 1, 1))
+            # depthwise 3x3 (hidden channels, stride) runs on the host
+            size_out = out_size(size, 3, stride)
+            layers.append(ConvShape(f"{tag}.project", batch, hidden, out, size_out, size_out, 1, 1))
+            size, c = size_out, out
+    layers.append(ConvShape("head", batch, c, 1280, size, size, 1, 1))
+    return layers

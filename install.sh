@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine for e2train: system tools for the RTL simulations, a .venv at the
+# repository root with every pinned dependency, and the built parts (HLS C-simulation library).
+# Idempotent: running it again only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$(pwd)
+
+# System packages: Icarus Verilog (second RTL simulator) and yosys (utilisation estimates).
+need_apt=()
+command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
+command -v yosys >/dev/null 2>&1 || need_apt+=(yosys)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "install.sh: apt-get install ${need_apt[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo apt-get update -qq
+        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    else
+        echo "install.sh: warning: ${need_apt[*]} missing and not root; the tests that need them will skip" >&2
+    fi
+fi
+
+# Python environment.
+py=${PYTHON:-python3}
+"$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+    || { echo "install.sh: Python >= 3.11 is required ($py is $("$py" --version 2>&1))" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+.venv/bin/python -m pip install -q -e ".[test,sim]"
+
+# Built parts (each step is a no-op when its output is up to date).
+for step in tools/fetch_ap_types.py tools/build_csim.py; do
+    if [ -f "$step" ]; then
+        .venv/bin/python "$step"
+    fi
+done
+echo "install.sh: done. Activate with: source $root/.venv/bin/activate"

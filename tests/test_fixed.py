@@ -1,0 +1,141 @@
+"""Number formats: exponent choice, round-half-up, saturation, MSB split (docs/contracts.md section 1)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from e2train import fixed
+
+
+@pytest.mark.parametrize(
+    "max_abs,bits,expected",
+    [
+        (0.0, 8, 0),
+        (127.0, 8, 0),  # exactly qmax * 2**0
+        (np.nextafter(127.0, 200.0), 8, 1),  # one ulp above needs the next exponent
+        (63.5, 8, -1),  # exactly 127 * 2**-1
+        (63.50000001, 8, 0),
+        (1.0, 8, -6),  # 127 * 2**-7 = 0.99 < 1 <= 127 * 2**-6
+        (32767.0, 16, 0),
+        (32768.0, 16, 1),
+        (1e-30, 8, -106),
+        (7.0, 4, 0),
+        (8.0, 4, 1),
+    ],
+)
+def test_exponent_is_smallest_that_fits(max_abs, bits, expected):
+    e = fixed.exponent(max_abs, bits)
+    assert e == expected
+    top = fixed.qmax(bits)
+    if max_abs:
+        assert max_abs <= math.ldexp(top, e)
+        assert max_abs > math.ldexp(top, e - 1)
+
+
+def test_exponent_rejects_nan_inf_and_negative():
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError):
+            fixed.exponent(bad, 8)
+    with pytest.raises(ValueError):
+        fixed.exponent(1.0, 1)
+
+
+def test_round_half_up_including_ties_and_the_float_trap():
+    v = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, -0.49999999999999994, 0.49999999999999994, 2.4999999, -2.5000001])
+    expected = np.array([-2, -1, 0, 1, 2, 3, 0, 0, 2, -3])
+    q = fixed.quantize_with_exponent(v, 8, 0)
+    assert q.dtype == np.int8
+    np.testing.assert_array_equal(q, expected)
+    qt = fixed.quantize_with_exponent(torch.tensor(v, dtype=torch.float64), 8, 0)
+    assert qt.dtype == torch.int8
+    np.testing.assert_array_equal(qt.numpy(), expected)
+
+
+def test_quantize_chooses_exponent_and_never_saturates_with_it():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=1000) * 3.7
+    counter = fixed.SaturationCounter()
+    q, e = fixed.quantize(x, 8, counter=counter, name="x")
+    assert e == fixed.exponent(np.abs(x).max(), 8)
+    assert q.dtype == np.int8
+    assert counter.saturated["x"] == 0 and counter.total["x"] == 1000
+    assert np.abs(q).max() <= 127
+    # the value of the largest element is represented within half a step
+    assert np.all(np.abs(fixed.dequantize(q, e) - x) <= 2.0**e / 2)
+
+
+def test_saturation_clamps_and_is_counted():
+    counter = fixed.SaturationCounter()
+    x = np.array([-1000.0, -129.0, -128.6, -128.5, 126.5, 127.4, 127.5, 500.0])
+    q = fixed.quantize_with_exponent(x, 8, 0, counter, "layer1.x")
+    np.testing.assert_array_equal(q, [-128, -128, -128, -128, 127, 127, 127, 127])
+    # -128.5 rounds up to -128 (no saturation); -128.6 rounds to -129 and saturates; 127.5 -> 128 saturates
+    assert counter.saturated["layer1.x"] == 5
+    assert counter.as_dict() == {"layer1.x": {"saturated": 5, "total": 8}}
+    qt = fixed.quantize_with_exponent(torch.tensor(x), 8, 0, counter, "layer1.x")
+    np.testing.assert_array_equal(qt.numpy(), q)
+    assert counter.saturated["layer1.x"] == 10 and counter.any
+
+
+def test_all_zero_tensor():
+    for x in (np.zeros((2, 3)), torch.zeros(2, 3)):
+        q, e = fixed.quantize(x, 16)
+        assert e == 0
+        assert int(abs(q).max()) == 0
+    assert fixed.quantize(np.zeros(0), 8)[1] == 0
+
+
+def test_int16_dtype_and_torch_float32_matches_numpy():
+    rng = np.random.default_rng(2)
+    x = (rng.normal(size=4096) * 1e-3).astype(np.float32)
+    qn, en = fixed.quantize(x, 16)
+    qt, et = fixed.quantize(torch.from_numpy(x), 16)
+    assert qn.dtype == np.int16 and qt.dtype == torch.int16
+    assert en == et
+    np.testing.assert_array_equal(qn, qt.numpy())
+    xq, e = fixed.fake_quantize(torch.from_numpy(x), 16)
+    assert xq.dtype == torch.float32
+    np.testing.assert_array_equal(xq.numpy(), fixed.dequantize(qn, en).astype(np.float32))
+
+
+def test_nan_is_refused():
+    with pytest.raises(ValueError):
+        fixed.quantize(np.array([1.0, np.nan]), 8)
+
+
+def test_msb_is_arithmetic_shift_floor():
+    q = np.array([-128, -17, -16, -15, -1, 0, 1, 15, 16, 127], dtype=np.int8)
+    np.testing.assert_array_equal(fixed.msb(q, 8, 4), [-8, -2, -1, -1, -1, 0, 0, 0, 1, 7])
+    np.testing.assert_array_equal(fixed.lsb(q, 8, 4), [0, 15, 0, 1, 15, 0, 1, 15, 0, 15])
+    g = np.array([-32768, -65, -64, -1, 0, 63, 64, 32767], dtype=np.int16)
+    m = fixed.msb(g, 16, 10)
+    assert m.dtype == np.int16
+    np.testing.assert_array_equal(m, [-512, -2, -1, -1, 0, 0, 1, 511])
+    np.testing.assert_array_equal(fixed.msb(torch.from_numpy(g), 16, 10).numpy(), m)
+    with pytest.raises(ValueError):
+        fixed.msb(np.array([200], dtype=np.int16), 8, 4)  # not an 8-bit value
+    with pytest.raises(TypeError):
+        fixed.msb(np.array([1.5]), 8, 4)
+
+
+def test_partial_product_identity_for_every_int8_int16_pair():
+    """x*g = (xm*gm << 10) + (xm*gl << 4) + (xl*gm << 6) + xl*gl for all int8 x and int16 g."""
+    x = np.arange(-128, 128, dtype=np.int64)[:, None]
+    g = np.arange(-32768, 32768, dtype=np.int64)[None, :]
+    xm, xl = fixed.msb(x, 8, 4).astype(np.int64), fixed.lsb(x, 8, 4).astype(np.int64)
+    gm, gl = fixed.msb(g, 16, 10).astype(np.int64), fixed.lsb(g, 16, 10).astype(np.int64)
+    assert xm.min() == -8 and xm.max() == 7 and xl.min() == 0 and xl.max() == 15
+    assert gm.min() == -512 and gm.max() == 511 and gl.min() == 0 and gl.max() == 63
+    lhs = x * g
+    rhs = ((xm * gm) << 10) + ((xm * gl) << 4) + ((xl * gm) << 6) + xl * gl
+    assert np.array_equal(lhs, rhs)
+
+
+def test_beta_q16():
+    assert fixed.beta_to_q16(0.05) == 3277
+    assert fixed.beta_to_q16(0.1) == 6554
+    assert fixed.beta_to_q16(0.0) == 0 and fixed.beta_to_q16(1.0) == 65536
+    with pytest.raises(ValueError):
+        fixed.beta_to_q16(1.5)
