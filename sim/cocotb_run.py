@@ -97,24 +97,20 @@ def run(
 
     runner = get_runner(sim)
     build_args = ["-O3", "--x-assign", "fast", "--x-initial", "fast"] if sim == "verilator" else []
-    if not stamp.exists():
-        runner.build(
-            sources=srcs,
-            hdl_toplevel=top,
-            parameters=parameters,
-            build_dir=build_dir,
-            build_args=build_args,
-            timescale=("1ns", "1ps"),
-            always=True,
-        )
+    built = stamp.exists()
+    if built:  # set the runner's state as build() does, without compiling again
+        runner._build_command = lambda: []
+    runner.build(
+        sources=srcs,
+        hdl_toplevel=top,
+        parameters=parameters,
+        build_dir=build_dir,
+        build_args=build_args,
+        timescale=("1ns", "1ps"),
+        always=True,
+    )
+    if not built:
         stamp.write_text("ok\n")
-    else:
-        # the runner's test step needs the build's state; set it without recompiling
-        runner.build_dir = build_dir
-        runner.hdl_toplevel = top
-        runner.parameters = parameters
-        runner.sources = srcs
-        runner.timescale = ("1ns", "1ps")
     results = build_dir / f"results-{os.getpid()}-{test_module}-{testcase or 'all'}.xml"
     env = {k: str(v) for k, v in (extra_env or {}).items()}
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)  # let us read the results ourselves

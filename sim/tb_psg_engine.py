@@ -209,6 +209,7 @@ def small_layers(cfg: dict, rng: np.random.Generator):
         dict(n=1, c=max(1, c3 - 1), h=7, w=5, o=max(1, o - 1), k=3, s=2, beta_q=20000),
         dict(n=2, c=min(cfg["KMAX"], 2 * c3 + 1), h=4, w=4, o=o, k=1, s=1, beta_q=3277),
         dict(n=1, c=min(cfg["KMAX"], 3), h=6, w=6, o=max(1, o // 2), k=1, s=2, beta_q=65536),
+        dict(n=2, c=1, h=4, w=5, o=1, k=1, s=1, beta_q=40000),  # one-cycle steps: back-to-back accumulation
     ]
 
 

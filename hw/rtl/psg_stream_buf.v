@@ -2,7 +2,9 @@
 //
 // A reduction step is NBEATS beats of PER_BEAT elements of EW bits, element 0 in the low bits of
 // the first beat. Beats fill `nxt`; when the step is complete the buffer stops accepting until the
-// engine moves `nxt` to `cur` (advance), so loading the next step overlaps computing this one.
+// engine moves `nxt` to `cur` (advance), so loading the next step overlaps computing this one. The
+// cycle of the move already accepts the next step's first beat, so a one-beat step can follow
+// every cycle.
 // A pass is `steps` steps; TLAST must be set on the last beat of the pass and only there
 // (frame_err pulses otherwise).
 `default_nettype none
@@ -33,7 +35,7 @@ module psg_stream_buf #(
     reg [31:0] loaded;     // steps completed in this pass
 
     wire pass_open = loaded != steps;
-    assign s_tready = active && !full && pass_open;
+    assign s_tready = active && (!full || advance) && pass_open;
     wire take = s_tvalid && s_tready;
     wire last_beat = beat == nbeats - 16'd1;
     wire expect_last = last_beat && (loaded == steps - 32'd1);
