@@ -61,8 +61,16 @@ module psg_stream_buf #(
         end
     end
 
+    // one write enable per beat slot (a decoder, not a shifter over the whole buffer)
+    genvar b;
+    generate
+        for (b = 0; b < ELEMS / PER_BEAT; b = b + 1) begin : slot
+            always @(posedge clk) begin
+                if (take && beat == b) nxt[BW*b +: BW] <= s_tdata;
+            end
+        end
+    endgenerate
     always @(posedge clk) begin
-        if (take) nxt[BW*beat +: BW] <= s_tdata;
         if (advance) cur <= nxt;
     end
 endmodule
