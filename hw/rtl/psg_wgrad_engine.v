@@ -90,8 +90,7 @@ module psg_wgrad_engine #(
     localparam [1:0] KIND_MSB = 2'd0, KIND_CORR = 2'd1, KIND_FULL = 2'd2;
 
     localparam [3:0] S_IDLE = 4'd0, S_PASS = 4'd1, S_DRAIN = 4'd2, S_SCAN = 4'd3, S_SCAN_DRAIN = 4'd4,
-                     S_RED = 4'd5, S_THR = 4'd6, S_OUT_RD = 4'd7, S_OUT_WAIT = 4'd8, S_OUT_SER = 4'd9,
-                     S_OUT_FLUSH = 4'd10, S_DONE = 4'd11;
+                     S_RED = 4'd5, S_THR = 4'd6, S_OUT = 4'd7, S_OUT_FLUSH = 4'd8, S_DONE = 4'd9;
 
     wire rst = !ap_rst_n;
 
@@ -275,7 +274,6 @@ module psg_wgrad_engine #(
     wire op_first = !phase2 && steps_done == 32'd0;
 
     wire scan_v = state == S_SCAN;
-    wire rd_v = state == S_OUT_RD;
 
     // per-PE results
     wire [48*P-1:0] pe_acc;
@@ -283,19 +281,57 @@ module psg_wgrad_engine #(
     wire [16*P-1:0] pe_list, pe_conf;
     wire [P-1:0]    pe_wr_msb, pe_wr_corr;
 
-    // output serialiser state
-    reg [48*P-1:0] row;
-    reg [PB:0]     row_n, lane;
-    reg            row_last;
+    // output stage: rows {o, kb} are read from every PE (prefetched one row ahead) and serialised
+    // into the result stream: 8 signs per beat (psg) or one G_full per beat (full)
+    reg            f_more;                 // rows left to fetch
+    reg            rdv1, rdv2;             // a row read in flight
+    reg [PB:0]     m1_n, m2_n;
+    reg            m1_last, m2_last;
+    reg [48*P-1:0] nx, row;
+    reg            nx_v, row_v;
+    reg [PB:0]     nx_n, row_n, lane;
+    reg            nx_last, row_last;
     reg [63:0]     pk_data;
     reg [7:0]      pk_keep;
-    reg [2:0]      pk_pos;
-    wire [47:0] lane_val = row[48*lane[PB-1:0] +: 48];
-    wire [7:0]  lane_sign = (lane_val == 48'd0) ? 8'h00 : (lane_val[47] ? 8'hFF : 8'h01);
-    wire        slot_free = !m_axis_out_tvalid || m_axis_out_tready;
-    wire        last_lane = lane == row_n - 1'b1;
-    wire        last_weight = row_last && last_lane;
+    reg [3:0]      pk_pos;
     wire [15:0] kb_lanes_left = j_k - {{(16-KBB-PB){1'b0}}, kb_c, {PB{1'b0}}};
+    wire [PB:0] fetch_n = (kb_lanes_left > P[15:0]) ? P[PB:0] : kb_lanes_left[PB:0];
+    wire        rd_v = state == S_OUT && f_more && !nx_v && !rdv1 && !rdv2;
+    wire        slot_free = !m_axis_out_tvalid || m_axis_out_tready;
+
+    wire [8*P-1:0] row_sign;
+    genvar sl;
+    generate
+        for (sl = 0; sl < P; sl = sl + 1) begin : sgn
+            wire [47:0] v = row[48*sl +: 48];
+            assign row_sign[8*sl +: 8] = (v == 48'd0) ? 8'h00 : (v[47] ? 8'hFF : 8'h01);
+        end
+    endgenerate
+    wire [47:0] lane_val = row[48*lane[PB-1:0] +: 48];
+    wire [PB:0] lanes_left = row_n - lane;
+    wire [3:0]  room = 4'd8 - pk_pos;
+    wire [7:0]  left8 = {{(7-PB){1'b0}}, lanes_left};
+    wire [3:0]  take_n = (j_mode == MODE_FULL) ? 4'd1 : ((left8 < {4'd0, room}) ? left8[3:0] : room);
+    wire        row_end = left8 == {4'd0, take_n};
+    wire [7:0]  lane_next = {{(7-PB){1'b0}}, lane} + {4'd0, take_n};
+    wire [3:0]  pos_next = pk_pos + take_n;
+    wire        beat_end = pos_next == 4'd8 || (row_last && row_end);
+    reg  [63:0] nb_data;
+    reg  [7:0]  nb_keep;
+    integer ob;
+    reg [7:0] src;
+    always @(*) begin   // bytes pk_pos .. pk_pos+take_n-1 of the beat take signs lane, lane+1, ...
+        nb_data = 64'd0;
+        nb_keep = 8'd0;
+        src = 8'd0;
+        for (ob = 0; ob < 8; ob = ob + 1) begin
+            src = {{(7-PB){1'b0}}, lane} + ob[7:0] - {4'd0, pk_pos};
+            if (ob[3:0] >= pk_pos && ob[3:0] < pos_next) begin
+                nb_data[8*ob +: 8] = row_sign[8*src[PB-1:0] +: 8];
+                nb_keep[ob] = 1'b1;
+            end
+        end
+    end
 
     assign job_done = state == S_DONE;
 
@@ -346,7 +382,10 @@ module psg_wgrad_engine #(
             st_skip2 <= 1'b0;
             pk_data <= 64'd0;
             pk_keep <= 8'd0;
-            pk_pos <= 3'd0;
+            pk_pos <= 4'd0;
+            nx_v <= 1'b0;
+            row_v <= 1'b0;
+            f_more <= 1'b0;
         end else begin
             if (state != S_IDLE) cnt_cycles <= cnt_cycles + 64'd1;
             cnt_msb <= cnt_msb + {{(63-PB){1'b0}}, popcount(pe_wr_msb)};
@@ -374,7 +413,10 @@ module psg_wgrad_engine #(
                 j_maxin <= r_maxin;
                 pk_data <= 64'd0;
                 pk_keep <= 8'd0;
-                pk_pos <= 3'd0;
+                pk_pos <= 4'd0;
+                nx_v <= 1'b0;
+                row_v <= 1'b0;
+                f_more <= 1'b0;
                 j_kb <= (r_k + P[15:0] - 16'd1) >> PB;
                 j_xbeats <= (r_k + XPB[15:0] - 16'd1) >> XPBB;
                 j_gbeats <= (r_o + GPB[15:0] - 16'd1) >> GPBB;
@@ -418,7 +460,8 @@ module psg_wgrad_engine #(
                     o_c <= {OB{1'b0}};
                     kb_c <= {KBB{1'b0}};
                     if (j_mode == MODE_FULL || phase2) begin
-                        state <= S_OUT_RD;
+                        state <= S_OUT;
+                        f_more <= 1'b1;
                     end else begin
                         scan_dec <= 1'b0;
                         state <= S_SCAN;
@@ -482,52 +525,54 @@ module psg_wgrad_engine #(
                 end
             end
 
-            S_OUT_RD: begin  // read row {o_c, kb_c} of every PE
-                drain <= 3'd1;
-                state <= S_OUT_WAIT;
-            end
-
-            S_OUT_WAIT: begin
-                drain <= drain - 3'd1;
-                if (drain == 3'd0) begin
-                    row <= pe_acc;
-                    row_n <= (kb_lanes_left > P[15:0]) ? P[PB:0] : kb_lanes_left[PB:0];
-                    row_last <= last_o && last_kb;
-                    lane <= {(PB+1){1'b0}};
-                    state <= S_OUT_SER;
+            S_OUT: begin
+                if (rd_v) begin     // fetch row {o_c, kb_c}
+                    m1_n <= fetch_n;
+                    m1_last <= last_o && last_kb;
+                    if (last_kb) begin
+                        kb_c <= {KBB{1'b0}};
+                        if (last_o) f_more <= 1'b0;
+                        else o_c <= o_c + 1'b1;
+                    end else kb_c <= kb_c + 1'b1;
                 end
-            end
-
-            S_OUT_SER: if (slot_free) begin
-                if (j_mode == MODE_FULL) begin
-                    m_axis_out_tdata <= {{16{lane_val[47]}}, lane_val};
-                    m_axis_out_tkeep <= 8'hFF;
-                    m_axis_out_tlast <= last_weight;
-                    m_axis_out_tvalid <= 1'b1;
-                end else if (pk_pos == 3'd7 || last_weight) begin
-                    m_axis_out_tdata <= pk_data | ({56'd0, lane_sign} << {pk_pos, 3'b000});
-                    m_axis_out_tkeep <= pk_keep | (8'd1 << pk_pos);
-                    m_axis_out_tlast <= last_weight;
-                    m_axis_out_tvalid <= 1'b1;
-                    pk_data <= 64'd0;
-                    pk_keep <= 8'd0;
-                    pk_pos <= 3'd0;
-                end else begin
-                    pk_data <= pk_data | ({56'd0, lane_sign} << {pk_pos, 3'b000});
-                    pk_keep <= pk_keep | (8'd1 << pk_pos);
-                    pk_pos <= pk_pos + 3'd1;
+                if (rdv2) begin     // the read data is on pe_acc now
+                    nx <= pe_acc;
+                    nx_n <= m2_n;
+                    nx_last <= m2_last;
+                    nx_v <= 1'b1;
                 end
-                lane <= lane + 1'b1;
-                if (last_lane) begin
-                    if (last_weight) begin
-                        state <= S_OUT_FLUSH;
+                if (row_v && slot_free) begin
+                    if (j_mode == MODE_FULL) begin
+                        m_axis_out_tdata <= {{16{lane_val[47]}}, lane_val};
+                        m_axis_out_tkeep <= 8'hFF;
+                        m_axis_out_tlast <= row_last && row_end;
+                        m_axis_out_tvalid <= 1'b1;
+                    end else if (beat_end) begin
+                        m_axis_out_tdata <= pk_data | nb_data;
+                        m_axis_out_tkeep <= pk_keep | nb_keep;
+                        m_axis_out_tlast <= row_last && row_end;
+                        m_axis_out_tvalid <= 1'b1;
+                        pk_data <= 64'd0;
+                        pk_keep <= 8'd0;
+                        pk_pos <= 4'd0;
                     end else begin
-                        if (last_kb) begin
-                            kb_c <= {KBB{1'b0}};
-                            o_c <= o_c + 1'b1;
-                        end else kb_c <= kb_c + 1'b1;
-                        state <= S_OUT_RD;
+                        pk_data <= pk_data | nb_data;
+                        pk_keep <= pk_keep | nb_keep;
+                        pk_pos <= pos_next;
                     end
+                    lane <= lane_next[PB:0];
+                    if (row_end) begin
+                        row_v <= 1'b0;
+                        if (row_last) state <= S_OUT_FLUSH;
+                    end
+                end
+                if (nx_v && (!row_v || (slot_free && row_end && !row_last))) begin
+                    row <= nx;
+                    row_n <= nx_n;
+                    row_last <= nx_last;
+                    row_v <= 1'b1;
+                    lane <= {(PB+1){1'b0}};
+                    nx_v <= 1'b0;
                 end
             end
 
@@ -545,9 +590,21 @@ module psg_wgrad_engine #(
                 st_skip2 <= 1'b1;
                 o_c <= {OB{1'b0}};
                 kb_c <= {KBB{1'b0}};
-                state <= S_OUT_RD;
+                f_more <= 1'b1;
+                state <= S_OUT;
             end
         end
+    end
+    always @(posedge ap_clk) begin
+        if (rst) begin
+            rdv1 <= 1'b0;
+            rdv2 <= 1'b0;
+        end else begin
+            rdv1 <= rd_v;
+            rdv2 <= rdv1;
+        end
+        m2_n <= m1_n;
+        m2_last <= m1_last;
     end
 
 
@@ -561,8 +618,8 @@ module psg_wgrad_engine #(
             for (kb = 0; kb < KBMAX; kb = kb + 1) begin : xl
                 assign x_lane[8*kb +: 8] = xcur[8*(kb*P + p) +: 8];
             end
-            psg_pe #(.LANE(p), .PB(PB), .OB(OB), .KBB(KBB), .KBMAX(KBMAX), .OMAX(OMAX)) u (
-                .clk(ap_clk), .rst(rst), .clear(start_job), .k_len(j_k),
+            psg_pe #(.PB(PB), .OB(OB), .KBB(KBB), .KBMAX(KBMAX), .OMAX(OMAX)) u (
+                .clk(ap_clk), .rst(rst), .clear(start_job), .lane_id(p[PB-1:0]), .k_len(j_k),
                 .op_v(op_v), .op_kind(op_kind), .op_first(op_first), .op_list(phase2),
                 .op_o(o_c), .op_kb(kb_c), .op_idx(idx_c), .x_lane(x_lane), .g_all(gcur[16*OMAX-1:0]),
                 .scan_v(scan_v), .rd_v(rd_v), .scan_decide(scan_dec), .scan_o(o_c), .scan_kb(kb_c), .thr(thr),
@@ -572,6 +629,6 @@ module psg_wgrad_engine #(
     endgenerate
 
     // buffer padding beyond the tile (present only when the beat size does not divide it)
-    wire _unused_ok = &{1'b0, xcur, gcur, s_axi_control_araddr[1:0], wa[1:0], 1'b0};
+    wire _unused_ok = &{1'b0, xcur, gcur, src, lane_next, s_axi_control_araddr[1:0], wa[1:0], 1'b0};
 endmodule
 `default_nettype wire
