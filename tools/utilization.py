@@ -38,7 +38,10 @@ FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
 
 
 def synthesize(params: dict[str, int], yosys: str = "yosys") -> dict[str, int]:
-    """Cell counts of the whole design after synth_xilinx (hierarchy kept: one PE is mapped once)."""
+    """Cell counts of the whole design after synth_xilinx, and of one instance of each module.
+
+    The hierarchy is kept (every PE is the same module, mapped once), which keeps yosys fast.
+    """
     if shutil.which(yosys) is None:
         raise FileNotFoundError(f"{yosys} not found on PATH (Debian: apt-get install yosys)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,7 +60,9 @@ def synthesize(params: dict[str, int], yosys: str = "yosys") -> dict[str, int]:
         text = "\n".join(l for l in out.read_text().splitlines() if not re.match(r"^\s*[^\s\"{}\[\],:]+\s+\d+\s*$", l))
         stat = json.loads(text)
     design = stat.get("design") or stat["modules"][next(iter(stat["modules"]))]
-    return {k: int(v) for k, v in design["num_cells_by_type"].items()}
+    per_module = {name.split("\\")[-1]: {k: int(v) for k, v in m["num_cells_by_type"].items()}
+                  for name, m in stat["modules"].items()}
+    return {k: int(v) for k, v in design["num_cells_by_type"].items()}, per_module
 
 
 def resources(cells: dict[str, int]) -> dict[str, float]:
@@ -76,11 +81,12 @@ def resources(cells: dict[str, int]) -> dict[str, float]:
 
 
 def report(params: dict[str, int]) -> dict:
-    cells = synthesize(params)
+    cells, per_module = synthesize(params)
     used = resources(cells)
     percent = {k: round(100.0 * used[k] / XC7Z020[k], 2) for k in XC7Z020}
     return {"device": "xc7z020", "top": TOP, "params": params, "cells": cells, "used": used,
-            "available": XC7Z020, "percent": percent}
+            "available": XC7Z020, "percent": percent,
+            "per_module_instance": {m: resources(c) for m, c in per_module.items()}}
 
 
 def parse_params(items: list[str]) -> dict[str, int]:

@@ -66,8 +66,19 @@ module psg_pe #(
     wire [31:0]   lane_index = {{(32-KBB-PB){1'b0}}, op_kb, lane_id};
     wire          lane_ok = lane_index < {16'd0, k_len};
     wire          iss_v = op_v && (op_list ? ({16'd0, op_idx} < {16'd0, n_list}) : lane_ok);
-    wire [7:0]    x_sel = x_lane[8*iss_kb +: 8];
-    wire [15:0]   g_sel = g_all[16*iss_o +: 16];
+    // operand selects written as compare-and-pick, which maps to LUT mux trees (a variable
+    // part-select becomes a barrel shifter in some synthesis flows)
+    reg  [7:0]    x_sel;
+    reg  [15:0]   g_sel;
+    integer xi, gi;
+    always @(*) begin
+        x_sel = 8'd0;
+        for (xi = 0; xi < KBMAX; xi = xi + 1)
+            if ({{(32-KBB){1'b0}}, iss_kb} == xi) x_sel = x_lane[8*xi +: 8];
+        g_sel = 16'd0;
+        for (gi = 0; gi < OMAX; gi = gi + 1)
+            if ({{(32-OB){1'b0}}, iss_o} == gi) g_sel = g_all[16*gi +: 16];
+    end
 
     reg           s1_v, s1_first;
     reg  [1:0]    s1_kind;

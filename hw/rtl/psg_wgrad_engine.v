@@ -21,7 +21,7 @@
 // Control: AXI4-Lite laid out as a Vitis HLS s_axilite/ap_ctrl_hs block (docs/register-map.md).
 `default_nettype none
 module psg_wgrad_engine #(
-    parameter integer P    = 32,    // processing elements (a power of two, >= 2)
+    parameter integer P    = 16,    // processing elements (a power of two, >= 2)
     parameter integer OMAX = 32,    // largest O of a tile
     parameter integer KMAX = 288,   // largest K = C_t*k*k of a tile
     parameter integer XPB  = 8,     // x elements (int8) per beat of s_axis_x
