@@ -15,66 +15,32 @@ module psg_mul_split (
     output wire signed [13:0] p_msb,   // x_msb * g_msb, in [-4088, 4096]
     output wire signed [23:0] p_corr   // the three correction partial products, shifted and summed
 );
-    wire signed [3:0] x_msb = x[7:4];
+    wire        [3:0] x_msb = x[7:4];   // two's complement, read as such by shift_add4
     wire        [3:0] x_lsb = x[3:0];
     wire signed [9:0] g_msb = g[15:6];
     wire        [5:0] g_lsb = g[5:0];
 
-    // a signed 4-bit times a signed b: bit 3 weighs -8 (two's complement)
-    function signed [13:0] mul_s4_s10;
-        input signed [3:0] a;
-        input signed [9:0] b;
-        reg signed [13:0] bw;
-        begin
-            bw = {{4{b[9]}}, b};
-            mul_s4_s10 = (a[0] ? bw : 14'sd0) + (a[1] ? (bw <<< 1) : 14'sd0)
-                       + (a[2] ? (bw <<< 2) : 14'sd0) - (a[3] ? (bw <<< 3) : 14'sd0);
-        end
-    endfunction
-
-    // an unsigned 4-bit times a signed 10-bit
-    function signed [13:0] mul_u4_s10;
+    // a 4-bit a (two's complement when a_signed: bit 3 weighs -8) times a 14-bit signed b, as a
+    // shift-add over the bits of a; every product below fits 14 signed bits
+    function signed [13:0] shift_add4;
         input [3:0] a;
-        input signed [9:0] b;
-        reg signed [13:0] bw;
+        input a_signed;
+        input signed [13:0] b;
         begin
-            bw = {{4{b[9]}}, b};
-            mul_u4_s10 = (a[0] ? bw : 14'sd0) + (a[1] ? (bw <<< 1) : 14'sd0)
-                       + (a[2] ? (bw <<< 2) : 14'sd0) + (a[3] ? (bw <<< 3) : 14'sd0);
+            shift_add4 = (a[0] ? b : 14'sd0) + (a[1] ? (b <<< 1) : 14'sd0) + (a[2] ? (b <<< 2) : 14'sd0);
+            if (a[3]) shift_add4 = a_signed ? shift_add4 - (b <<< 3) : shift_add4 + (b <<< 3);
         end
     endfunction
 
-    // a signed 4-bit times an unsigned 6-bit (result in [-504, 441])
-    function signed [10:0] mul_s4_u6;
-        input signed [3:0] a;
-        input [5:0] b;
-        reg signed [10:0] bw;
-        begin
-            bw = {5'd0, b};
-            mul_s4_u6 = (a[0] ? bw : 11'sd0) + (a[1] ? (bw <<< 1) : 11'sd0)
-                      + (a[2] ? (bw <<< 2) : 11'sd0) - (a[3] ? (bw <<< 3) : 11'sd0);
-        end
-    endfunction
+    wire signed [13:0] g_msb_w = {{4{g_msb[9]}}, g_msb};
+    wire signed [13:0] g_lsb_w = {8'd0, g_lsb};
+    wire signed [13:0] pp_ml = shift_add4(x_msb, 1'b1, g_lsb_w);   // x_msb * g_lsb, in [-504, 441]
+    wire signed [13:0] pp_lm = shift_add4(x_lsb, 1'b0, g_msb_w);   // x_lsb * g_msb
+    wire signed [13:0] pp_ll = shift_add4(x_lsb, 1'b0, g_lsb_w);   // x_lsb * g_lsb, in [0, 945]
 
-    // an unsigned 4-bit times an unsigned 6-bit (result in [0, 945])
-    function [9:0] mul_u4_u6;
-        input [3:0] a;
-        input [5:0] b;
-        reg [9:0] bw;
-        begin
-            bw = {4'd0, b};
-            mul_u4_u6 = (a[0] ? bw : 10'd0) + (a[1] ? (bw << 1) : 10'd0)
-                      + (a[2] ? (bw << 2) : 10'd0) + (a[3] ? (bw << 3) : 10'd0);
-        end
-    endfunction
-
-    wire signed [10:0] pp_ml = mul_s4_u6(x_msb, g_lsb);   // x_msb * g_lsb
-    wire signed [13:0] pp_lm = mul_u4_s10(x_lsb, g_msb);  // x_lsb * g_msb
-    wire        [9:0]  pp_ll = mul_u4_u6(x_lsb, g_lsb);   // x_lsb * g_lsb
-
-    assign p_msb  = mul_s4_s10(x_msb, g_msb);
-    assign p_corr = ({{9{pp_ml[10]}}, pp_ml, 4'd0})
-                  + ({{4{pp_lm[13]}}, pp_lm, 6'd0})
-                  + {14'd0, pp_ll};
+    assign p_msb  = shift_add4(x_msb, 1'b1, g_msb_w);             // x_msb * g_msb
+    assign p_corr = {{6{pp_ml[13]}}, pp_ml, 4'd0}
+                  + {{4{pp_lm[13]}}, pp_lm, 6'd0}
+                  + {{10{pp_ll[13]}}, pp_ll};
 endmodule
 `default_nettype wire
