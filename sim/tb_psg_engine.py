@@ -247,6 +247,23 @@ async def test_all_confident_skips_pass2(dut):
 
 
 @cocotb.test()
+async def test_zero_msb_is_never_predicted(dut):
+    """beta_q = 0: weights whose G_msb is 0 (x < 16 on channel 0) still take sgn(G_full)."""
+    tb, cfg = await setup(dut)
+    rng = np.random.default_rng(env_int("PSG_SEED", 1) + 9)
+    c = min(cfg["KMAX"], 3)
+    x = rng.integers(16, 127, size=(1, c, 4, 4)).astype(np.int8)
+    x[:, 0] = rng.integers(1, 16, size=(4, 4))  # x_msb = 0 on channel 0: G_msb = 0 there
+    g = rng.integers(-30000, 30000, size=(1, cfg["OMAX"], 4, 4)).astype(np.int16)
+    (tile,), _ = layer_tiles(x, g, 1, 1, 0, cfg["OMAX"], 10**6)
+    zero = tile.g_msb == 0
+    assert zero.any() and np.count_nonzero(tile.g_full[zero]) > 0
+    assert tile.predicted == np.count_nonzero(~zero)
+    r = await tb.run_tile(tile, cfg)
+    check_tile(tile, r)
+
+
+@cocotb.test()
 async def test_full_mode(dut):
     """Mode full: G_full as int64, bit-exact, every MAC both MSB and correction."""
     tb, cfg = await setup(dut)
