@@ -207,3 +207,42 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--set", "schedule.iterations=20", "--set", "run.progress=false"]) == 0
     rep = json.load(open(tmp_path / "report.json"))
     assert rep["gating"] == "slu" and rep["smd_dropped"] > 0 and rep["mac_savings"] > 0.3
+
+
+def test_sigkill_mid_run_then_resume_matches(tmp_path):
+    """A real kill (SIGKILL of the CLI process) after a checkpoint, then ``--resume``: same final weights."""
+    import subprocess
+    import sys
+    import time
+
+    sets = ["run.progress=false", "run.checkpoint_every=3", "run.threads=1", "data.dataset=synthetic",
+            "data.synthetic_train=64", "data.synthetic_val=32", "model.arch=resnet8", "model.gating=slu",
+            "smd.p=0.25", "schedule.iterations=60", "schedule.batch_size=8"]
+    args = [a for s in sets for a in ("--set", s)]
+    assert main(["train", *args, "--out", str(tmp_path / "full")]) == 0
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "e2train.cli", "train", *args, "--out", str(killed)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            ck = killed / "checkpoint.pt"
+            if ck.exists() and load_checkpoint(str(ck))["iteration"] >= 9:
+                break
+            time.sleep(0.05)
+        proc.kill()
+    finally:
+        proc.wait()
+    at = load_checkpoint(str(killed / "checkpoint.pt"))["iteration"]
+    assert 9 <= at < 60 and not (killed / "report.json").exists()
+    assert main(["train", *args, "--out", str(killed), "--resume"]) == 0
+    a, b = _final_weights(tmp_path / "full"), _final_weights(killed)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_demo_file_matches_the_embedded_demo():
+    from e2train.training.demo import DEMO_SETTINGS
+
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", "demo_synthetic.toml")
+    assert load_config(path) == load_config(None, DEMO_SETTINGS)
