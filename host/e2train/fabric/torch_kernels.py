@@ -95,4 +95,4 @@ def psg_sign(g_msb: torch.Tensor, g_full: torch.Tensor, beta_q: int) -> tuple[to
 
 def msb_float(q: torch.Tensor, from_bits: int, to_bits: int) -> torch.Tensor:
     """Arithmetic shift right of integer values held in a float tensor: floor(q / 2**s), exact."""
-    return torch.floor(q * (1.0 / (1 << (from_bits - to_bits))))
+    return (q * (1.0 / (1 << (from_bits - to_bits)))).floor_()
