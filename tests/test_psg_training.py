@@ -170,3 +170,35 @@ def test_bad_options_are_config_errors(tmp_path, data):
         trainer(tmp_path, data, *PSG, 'model.conv_options={backend="fpga9000"}')
     with pytest.raises(ConfigError, match="swa_start"):
         trainer(tmp_path, data, *PSG, 'optim.options={method="sign", swa_start=1.5}')
+
+
+def test_fine_tuning_halves_init_and_frozen_layers(tmp_path, data):
+    from e2train.training.checkpoint import CheckpointError
+    from e2train.training.setup import load_data
+
+    a = load_data(small_cfg("data.part=first_half", "data.synthetic_train=100"))[0]
+    b = load_data(small_cfg("data.part=second_half", "data.synthetic_train=100"))[0]
+    assert len(a) == len(b) == 50
+    whole = load_data(small_cfg("data.synthetic_train=100"))[0]
+    pairs = {(img.tobytes(), int(lab)) for img, lab in zip(whole.images, whole.labels)}
+    halves = [{(img.tobytes(), int(lab)) for img, lab in zip(h.images, h.labels)} for h in (a, b)]
+    assert halves[0] | halves[1] == pairs and not halves[0] & halves[1]
+    # pre-train with float convs, then fine-tune (1) the classifier only, (2) everything with PSG
+    pre = trainer(tmp_path, data, name="pre")
+    pre.run()
+    ck = str(tmp_path / "pre" / "checkpoint.pt")
+    fc_only = trainer(tmp_path, data, 'optim.name="e2train.psg:optimizer_factory"',
+                      f'optim.options={{init_from="{ck}", train_only=["fc"]}}', name="fc")
+    start = {k: v.clone() for k, v in fc_only.model.state_dict().items()}
+    assert torch.equal(start["conv1.weight"], pre.model.state_dict()["conv1.weight"])
+    fc_only.run()
+    end = fc_only.model.state_dict()
+    assert torch.equal(end["conv1.weight"], start["conv1.weight"]) and not torch.equal(end["fc.weight"], start["fc.weight"])
+    psg = trainer(tmp_path, data, *PSG, f'optim.options={{method="sign", swa=false, init_from="{ck}"}}', name="psg")
+    assert torch.equal(psg.model.state_dict()["conv1.weight"], pre.model.state_dict()["conv1.weight"])
+    with pytest.raises(CheckpointError, match="not found"):
+        trainer(tmp_path, data, *PSG, 'optim.options={init_from="/nonexistent.pt"}', name="x")
+    with pytest.raises(ConfigError, match="matches no parameter"):
+        trainer(tmp_path, data, *PSG, 'optim.options={train_only=["head"]}', name="y")
+    with pytest.raises(ConfigError, match="differs"):
+        trainer(tmp_path, data, *PSG, f'optim.options={{init_from="{ck}"}}', "model.arch=resnet14", name="z")
