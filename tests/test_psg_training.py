@@ -202,3 +202,10 @@ def test_fine_tuning_halves_init_and_frozen_layers(tmp_path, data):
         trainer(tmp_path, data, *PSG, 'optim.options={train_only=["head"]}', name="y")
     with pytest.raises(ConfigError, match="differs"):
         trainer(tmp_path, data, *PSG, f'optim.options={{init_from="{ck}"}}', "model.arch=resnet14", name="z")
+
+
+def test_psg_convs_default_to_sign_updates_and_swa(tmp_path, data):
+    t = trainer(tmp_path, data, *PSG)
+    assert [g["sign"] for g in t.optimizer.param_groups] == [True, False] and t.optimizer.swa is not None
+    t = trainer(tmp_path, data, *PSG, 'model.conv_options={mode="fixed8"}')
+    assert [g["sign"] for g in t.optimizer.param_groups] == [False] and t.optimizer.swa is None

@@ -3,7 +3,7 @@
 ``optimizer_factory(model, cfg)`` (``optim.name = "e2train.psg:optimizer_factory"``) reads
 ``optim.options``:
 
-* ``method``: ``"sgd"`` (every parameter on its gradient: the fp32 and 8-bit baselines) or ``"sign"``
+* ``method`` (default: ``"sign"`` when the model has PSG convs, else ``"sgd"``): ``"sgd"`` (every parameter on its gradient: the fp32 and 8-bit baselines) or ``"sign"``
   (the weights of the model's dense convolutions step on sgn(gradient): SignSGD over float convs,
   PSG over PSG convs, whose gradient already is the sign). SGD momentum, weight decay and Nesterov
   apply to the sign as to any gradient. BN, the classifier, depthwise convs and the gates train on
@@ -31,7 +31,7 @@ from .accounting import bit_width_report
 from .swa import SwaAverager
 
 METHODS = ("sgd", "sign")
-OPTION_DEFAULTS = {"method": "sgd", "sign_lr": 0.03, "swa": None, "swa_start": 0.75, "swa_samples": 20, "swa_bn_batches": 0,
+OPTION_DEFAULTS = {"method": None, "sign_lr": 0.03, "swa": None, "swa_start": 0.75, "swa_samples": 20, "swa_bn_batches": 0,
                    "init_from": "", "train_only": []}
 
 
@@ -121,11 +121,13 @@ def load_weights(model, path: str) -> None:
                           f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 
-def parse_options(raw: dict) -> dict:
+def parse_options(raw: dict, psg_model: bool = False) -> dict:
     unknown = set(raw) - set(OPTION_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown optim.options {sorted(unknown)}; known: {', '.join(OPTION_DEFAULTS)}")
     opts = {**OPTION_DEFAULTS, **raw}
+    if opts["method"] is None:
+        opts["method"] = "sign" if psg_model else "sgd"
     if opts["method"] not in METHODS:
         raise ValueError(f"optim.options.method must be one of {METHODS}, got {opts['method']!r}")
     if opts["swa"] is None:
@@ -144,7 +146,8 @@ def optimizer_factory(model, cfg: dict) -> LowPrecisionSGD:
 
     o = cfg["optim"]
     try:
-        opts = parse_options(o["options"])
+        psg_model = any(getattr(m, "sign_gradient", False) for m in model.modules())
+        opts = parse_options(o["options"], psg_model)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if opts["init_from"]:
