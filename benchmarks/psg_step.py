@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=0, help="timed steps per network (default 10, 3 with --quick)")
+    ap.add_argument("--with-fixed8", action="store_true", help="also time the 8-bit baseline (quantisation without the predictor)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -52,7 +53,10 @@ def main() -> None:
     x = Normalizer()(torch.from_numpy(data.images))
     y = torch.from_numpy(data.labels).long()
     nets = {}
-    for label, factory in (("float", plain_conv), ("psg", make_conv_factory())):
+    kinds = [("float", plain_conv), ("psg", make_conv_factory())]
+    if args.with_fixed8:
+        kinds.insert(1, ("fixed8", make_conv_factory(mode="fixed8")))
+    for label, factory in kinds:
         torch.manual_seed(0)
         model = build_model("resnet20", conv_factory=factory)
         nets[label] = (model, torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4))
@@ -74,6 +78,8 @@ def main() -> None:
         med[label] = (wall, cpu)
         print(f"{label:6s} step: wall {wall * 1000:8.1f} ms (min {min(r[0] for r in rows) * 1000:.1f}), cpu {cpu * 1000:8.1f} ms")
     print(f"PSG predictor ratio at the last step: mean over layers {statistics.mean(pred):.3f} (min {min(pred):.3f})")
+    if "fixed8" in med:
+        print(f"fixed8 / float: wall {med['fixed8'][0] / med['float'][0]:.3f}, cpu {med['fixed8'][1] / med['float'][1]:.3f}")
     print(f"cpu-time ratio: {med['psg'][1] / med['float'][1]:.3f}")
     print(f"ratio: {med['psg'][0] / med['float'][0]:.3f}")
 
