@@ -17,7 +17,6 @@ from .engines import make_engine
 from .optim import LowPrecisionSGD, optimizer_factory
 from .quant import EXPONENT_POLICIES
 
-CONV_OPTIONS = ("mode", "beta", "grad_bits", "exponent", "backend", "precision", "restrict", "device")
 
 
 def make_conv_factory(mode: str = "psg", beta: float = 0.05, grad_bits: int = 16, exponent: str = "max",
@@ -52,4 +51,4 @@ def make_conv_factory(mode: str = "psg", beta: float = 0.05, grad_bits: int = 16
     return factory
 
 
-__all__ = ["CONV_OPTIONS", "LowPrecisionSGD", "QuantConv2d", "make_conv_factory", "optimizer_factory"]
+__all__ = ["LowPrecisionSGD", "QuantConv2d", "make_conv_factory", "optimizer_factory"]

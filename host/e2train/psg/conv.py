@@ -35,7 +35,6 @@ FWD_BITS = (fixed.X_BITS, fixed.W_BITS)
 DATA_BITS = (fixed.G_BITS, fixed.W_BITS)
 MSB_BITS = (fixed.X_MSB_BITS, fixed.G_MSB_BITS)
 FULL_BITS = (fixed.X_BITS, fixed.G_BITS)
-FLOAT_BITS = (32, 32)
 
 
 def width_key(bits: tuple[int, int]) -> str:
