@@ -18,6 +18,12 @@ def register(sub) -> None:
                    help="override a config key, e.g. --set model.arch=resnet38 (repeatable)")
     p.add_argument("--out", help="run folder (default: runs/<run.name>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
+    # issue-4 hook: where quantised convs run, and a proportionally shortened schedule
+    p.add_argument("--backend", help="where the quantised convs (model.conv = e2train.psg:make_conv_factory) run: "
+                   "torch (default), reference, csim or pynq; sets model.conv_options.backend")
+    p.add_argument("--device", help="the backend's device option, e.g. sim for pynq; sets model.conv_options.device")
+    p.add_argument("--scale", type=float, help="multiply schedule.iterations by this (LR steps and SWA follow: "
+                   "they are fractions), e.g. 0.1 for a CPU run of a GPU schedule")
     p.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="top-1/top-5 of a checkpoint on a CIFAR split")
@@ -63,10 +69,28 @@ def _train(args) -> int:
 
     try:
         cfg = load_config(args.config, args.overrides)
+        _apply_run_flags(cfg, args)
         out = args.out or os.path.join("runs", cfg["run"]["name"])
         return _run(cfg, out, args.resume)
     except (ConfigError, DatasetError, CheckpointError) as exc:
         return _fail(str(exc))
+
+
+def _apply_run_flags(cfg: dict, args) -> None:
+    """--backend / --device go into model.conv_options (merged: --set on that table would replace it
+    whole); --scale multiplies schedule.iterations."""
+    options = {k: getattr(args, k) for k in ("backend", "device") if getattr(args, k, None) is not None}
+    if options:
+        if cfg["model"]["conv"] == "plain":
+            raise ConfigError("--backend/--device choose where quantised convs run, but this config trains float convs "
+                              "(model.conv = plain); use a PSG or 8-bit config, or --set model.conv=e2train.psg:make_conv_factory")
+        cfg["model"]["conv_options"] = {**cfg["model"]["conv_options"], **options}
+    scale = getattr(args, "scale", None)
+    if scale is None:
+        return
+    if not scale > 0:
+        raise ConfigError(f"--scale must be positive, got {scale}")
+    cfg["schedule"]["iterations"] = max(1, int(round(cfg["schedule"]["iterations"] * scale)))
 
 
 def _demo(args) -> int:

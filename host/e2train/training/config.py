@@ -27,6 +27,7 @@ DEFAULTS: dict[str, dict] = {
         "dir": "",  # the folder holding cifar-10-batches-py / cifar-100-python
         "download": False,  # fetch the official archive (checksum verified) if the folder is missing
         "val_split": 5000,  # training images held out for validation (0: evaluate on the test split)
+        "part": "all",  # all | first_half | second_half of the training images (issue-4: the fine-tuning experiment)
         "augment": True,
         "synthetic_train": 4000,
         "synthetic_val": 1000,
@@ -172,5 +173,7 @@ def validate(cfg: dict) -> None:
         raise ConfigError(f"model.gating must be none, slu or sd, got {cfg['model']['gating']!r}")
     if cfg["data"]["dataset"] not in ("cifar10", "cifar100", "synthetic"):
         raise ConfigError(f"data.dataset must be cifar10, cifar100 or synthetic, got {cfg['data']['dataset']!r}")
+    if cfg["data"]["part"] not in ("all", "first_half", "second_half"):
+        raise ConfigError(f"data.part must be all, first_half or second_half, got {cfg['data']['part']!r}")
     if cfg["run"]["device"] not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"run.device must be cpu, cuda or auto, got {cfg['run']['device']!r}")
