@@ -31,8 +31,9 @@ namespace e2 {
 const int MAX_HW = 32;                 // input height and width (CIFAR)
 const int MAX_K = 3;                   // kernel size
 const int MAX_PAD_HW = MAX_HW + 2;     // padded height/width
-// A padded plane plus the slack that flat row-major indexing reads past its end (see plane.h).
-const int MAX_PLANE = (MAX_PAD_HW + 2) * MAX_PAD_HW;
+// A padded plane plus the slack rows that flat indexing reads past its end (see plane.h), for
+// either layout: (hp + 2) * wp at stride 1, 4 * (ceil(hp / 2) + 2) * ceil(wp / 2) at stride 2.
+const int MAX_PLANE = (MAX_PAD_HW + 4) * (MAX_PAD_HW + 2);
 
 // Return codes of the tops (the ap_return register).
 const int E2_OK = 0;
