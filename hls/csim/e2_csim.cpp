@@ -22,7 +22,7 @@ const int CPU_MAX_HW = 128;
 const int CPU_PLANE = (CPU_MAX_HW + 2 + 4) * (CPU_MAX_HW + 2 + 2);  // as MAX_PLANE (e2_types.h)
 const int FWD_PO = 8, FWD_CC = 1;
 const int BWD_PC = 4, BWD_OC = 2;
-const int PSG_PO = 2, PSG_PC = 2;
+const int PSG_PO = 2, PSG_PC = 2, PSG_PO1 = 8, PSG_PC1 = 8;
 
 bool cpu_shape_ok(int n, int c, int h, int w, int o) {
     return n >= 1 && c >= 1 && o >= 1 && h >= 1 && w >= 1 && h <= CPU_MAX_HW && w <= CPU_MAX_HW;
@@ -75,10 +75,10 @@ int e2_conv_bwd_weight_psg(const int8_t *x, const int16_t *g, int8_t *sign, int6
     if (!cpu_shape_ok(n, c, h, wd, o)) return e2::E2_BAD_SHAPE;
     try {
         e2::PsgBuffers<NativeTypes, CPU_PLANE> buf;
-        buf.xb = planes<int16_t, 2>(PSG_PC);
-        buf.xmb = planes<int16_t, 3>(PSG_PC);
-        buf.gb = planes<int16_t, 4>(PSG_PO);
-        return e2::conv_bwd_weight_psg_dispatch<NativeTypes, PSG_PO, PSG_PC, false, CPU_PLANE>(
+        buf.xb = planes<int16_t, 2>(PSG_PC > PSG_PC1 ? PSG_PC : PSG_PC1);
+        buf.xmb = planes<int16_t, 3>(PSG_PC > PSG_PC1 ? PSG_PC : PSG_PC1);
+        buf.gb = planes<int16_t, 4>(PSG_PO > PSG_PO1 ? PSG_PO : PSG_PO1);
+        return e2::conv_bwd_weight_psg_dispatch<NativeTypes, PSG_PO, PSG_PC, PSG_PO1, PSG_PC1, false, CPU_PLANE>(
             x, g, sign, g_full, g_msb, n, c, h, wd, o, k, s, beta_q, mode, predicted, max_abs_msb, buf);
     } catch (const std::bad_alloc &) {
         return -1;

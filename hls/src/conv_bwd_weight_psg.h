@@ -153,7 +153,7 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
                         for (int t = 0; t < KK; ++t) acc[po][pc][t] = 0;
                 for (int nn = 0; nn < n; ++nn) {
                     for (int pc = 0; pc < PC; ++pc)
-                        load_input<S, 4, Copies<K, REP>::n>(x + ((long)nn * c + c0 + pc) * xplane, c0 + pc < c,
+                        load_input<S, K, 4, Copies<K, REP>::n>(x + ((long)nn * c + c0 + pc) * xplane, c0 + pc < c,
                                                             buf.xmb[pc * COPIES], PLANE, g);
                     for (int po = 0; po < PO; ++po)
                         load_grad<6>(gy + ((long)nn * o + o0 + po) * gplane, o0 + po < o, buf.gb[po], g.ho, g.wo, g.qs);
@@ -225,7 +225,7 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
                 for (int t = 0; t < KK; ++t) acc[po][pc][t] = 0;
         for (int nn = 0; nn < n; ++nn) {
             for (int pc = 0; pc < PC; ++pc)
-                load_input<S, 0, Copies<K, REP>::n>(x + ((long)nn * c + job.c0 + pc) * xplane, job.c0 + pc < c,
+                load_input<S, K, 0, Copies<K, REP>::n>(x + ((long)nn * c + job.c0 + pc) * xplane, job.c0 + pc < c,
                                                     buf.xb[pc * COPIES], PLANE, g);
             for (int po = 0; po < PO; ++po)
                 load_grad<0>(gy + ((long)nn * o + job.o0 + po) * gplane, job.o0 + po < o, buf.gb[po], g.ho, g.wo, g.qs);
@@ -245,29 +245,33 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
     *max_abs_msb = top;
 }
 
-template <class T, int PO, int PC, bool REP, int PLANE>
+// PO x PC is the tile of the 3x3 kernels, PO1 x PC1 that of the 1x1 kernels (more channels, as each
+// weight has one tap instead of nine).
+template <class T, int PO, int PC, int PO1, int PC1, bool REP, int PLANE>
 int conv_bwd_weight_psg_dispatch(const typename T::x_t *x, const typename T::g_t *gy, typename T::sign_t *sign,
                                  typename T::out48_t *g_full, typename T::acc32_t *g_msb, int n, int c, int h, int wd,
                                  int o, int k, int s, int beta_q, int mode, int *predicted, int *max_abs_msb,
                                  const PsgBuffers<T, PLANE> &buf) {
     if (beta_q < 0 || beta_q > BETA_ONE || (mode != MODE_PSG && mode != MODE_FULL)) return E2_BAD_ARG;
-#define E2_PSG_CASE(KV, SV)                                                                                      \
+#define E2_PSG_CASE(KV, SV, TO, TC)                                                                              \
     if (k == KV && s == SV) {                                                                                    \
-        hls::stream<PsgJob<PO * PC * KV * KV> > jobs("psg_jobs");                                                \
-        conv_bwd_weight_psg_core<T, KV, SV, PO, PC, REP, PLANE>(x, gy, sign, g_full, g_msb, n, c, h, wd, o, beta_q, \
+        hls::stream<PsgJob<TO * TC * KV * KV> > jobs("psg_jobs");                                                \
+        conv_bwd_weight_psg_core<T, KV, SV, TO, TC, REP, PLANE>(x, gy, sign, g_full, g_msb, n, c, h, wd, o, beta_q, \
                                                                  mode, predicted, max_abs_msb, buf, jobs);       \
         return E2_OK;                                                                                            \
     }
-    E2_PSG_CASE(3, 1)
-    E2_PSG_CASE(3, 2)
-    E2_PSG_CASE(1, 1)
-    E2_PSG_CASE(1, 2)
+    E2_PSG_CASE(3, 1, PO, PC)
+    E2_PSG_CASE(3, 2, PO, PC)
+    E2_PSG_CASE(1, 1, PO1, PC1)
+    E2_PSG_CASE(1, 2, PO1, PC1)
 #undef E2_PSG_CASE
     return E2_BAD_ARG;
 }
 
-const int PSG_PO = 4;
+const int PSG_PO = 4;   // 3x3: 4 x 2 x 9 = 72 weights per tile
 const int PSG_PC = 2;
+const int PSG_PO1 = 8;  // 1x1: 8 x 8 = 64 weights per tile
+const int PSG_PC1 = 8;
 const int PSG_MAX_JOBS = 4096;  // depth of the phase-2 job FIFO in hardware
 
 }  // namespace e2

@@ -67,7 +67,7 @@ void conv_fwd_core(const typename T::x_t *x, const typename T::w_t *w, typename 
             for (int c0 = 0; c0 < c; c0 += CC) {
                 for (int cc = 0; cc < CC; ++cc) {
                     const bool valid = c0 + cc < c;
-                    load_input<S, 0, Copies<K, REP>::n>(x + ((long)nn * c + c0 + cc) * h * wd, valid,
+                    load_input<S, K, 0, Copies<K, REP>::n>(x + ((long)nn * c + c0 + cc) * h * wd, valid,
                                                         xb[cc * Copies<K, REP>::n], PLANE, g);
                     for (int po = 0; po < PO; ++po)
                         for (int t = 0; t < K * K; ++t) {

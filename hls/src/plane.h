@@ -52,35 +52,44 @@ inline int tap_offset(const Geometry &g, int i, int j) {
 
 // image src [h][w] -> an input plane of geometry g (zero padding, polyphase for S = 2), each value
 // arithmetic-shifted right by SHIFT (0 for the full value, 4 for x_msb); valid = false loads zeros
-// (a channel past the end). COPIES identical planes, `stride` elements apart, are written in
-// parallel: the hardware keeps one copy per tap so that the k*k reads of a position hit k*k BRAMs.
-template <int S, int SHIFT, int COPIES, class Src, class Dst>
+// (a channel past the end). Only the sub-planes that K taps read are written (one for K = 1).
+// COPIES identical planes, `stride` elements apart, are written in parallel: the hardware keeps one
+// copy per tap so that the k*k reads of a position hit k*k different BRAMs.
+template <int S, int K, int SHIFT, int COPIES, class Src, class Dst>
 void load_input(const Src *src, bool valid, Dst *dst, long stride, const Geometry &g) {
 #pragma HLS INLINE off
-    const int total = S * S * g.sub;
-    for (int e = 0; e < total; ++e) {
-#pragma HLS PIPELINE II=1
-        for (int t = 0; t < COPIES; ++t) {
+    const int A = K < S ? K : S;  // phases read along each axis
+    const int rows = g.sub / g.xs;
+    for (int a = 0; a < A; ++a) {
+        for (int rr = 0; rr < rows; ++rr) {
+            const int y = rr * S + a - g.p;  // image row of this sub-plane row
+            const bool row_in = valid && y >= 0 && y < g.h;
+            for (int b = 0; b < A; ++b) {
+                Dst *drow = dst + (a * S + b) * g.sub + rr * g.xs;
+                // entry m holds padded column m*S + b: interior for m in [lo, hi)
+                const int lo = row_in ? (g.p - b + S - 1) / S : g.xs;
+                const int hi = row_in ? (g.p + g.w - b + S - 1) / S : g.xs;
+                for (int m = 0; m < lo; ++m)
+                    for (int t = 0; t < COPIES; ++t) {
 #pragma HLS UNROLL
-            dst[t * stride + e] = 0;
-        }
-    }
-    if (!valid) return;
-    for (int y = 0; y < g.h; ++y) {
-        const int r = y + g.p;
-        const Src *srow = src + y * g.w;
-        for (int b = 0; b < S; ++b) {
-            // the columns c = x + p with c % S == b, in order: one unit-stride run per phase
-            const int x0 = ((b - g.p) % S + S) % S;
-            Dst *drow = dst + ((r % S) * S + b) * g.sub + (r / S) * g.xs + (x0 + g.p) / S;
-            const int count = x0 < g.w ? (g.w - x0 + S - 1) / S : 0;
-            for (int m = 0; m < count; ++m) {
+                        drow[t * stride + m] = 0;
+                    }
+                if (row_in) {
+                    const Src *srow = src + y * g.w + (lo * S + b - g.p);
+                    for (int m = 0; m < hi - lo; ++m) {
 #pragma HLS PIPELINE II=1
-                const Dst v = srow[x0 + m * S] >> SHIFT;
-                for (int t = 0; t < COPIES; ++t) {
+                        const Dst v = srow[m * S] >> SHIFT;
+                        for (int t = 0; t < COPIES; ++t) {
 #pragma HLS UNROLL
-                    drow[t * stride + m] = v;
+                            drow[t * stride + lo + m] = v;
+                        }
+                    }
                 }
+                for (int m = hi; m < g.xs; ++m)
+                    for (int t = 0; t < COPIES; ++t) {
+#pragma HLS UNROLL
+                        drow[t * stride + m] = 0;
+                    }
             }
         }
     }
