@@ -56,7 +56,8 @@ void psg_msb_mac(const typename Buf<T>::g_t (*E2_RESTRICT xmb)[PLANE], const typ
 #pragma HLS UNROLL
                         const int copy = pc * Copies<K, REP>::n + (REP ? i * K + j : 0);
                         const typename T::xm_t xv = xmb[copy][q + off[i * K + j]];
-                        const typename T::pm_t p = gv * xv;
+                        const typename T::pm_t p = gv * xv;  // int10 x int4: a narrow LUT multiplier
+#pragma HLS BIND_OP variable=p op=mul impl=fabric
                         r[po][pc][i * K + j] += p;
                     }
                 }
@@ -102,6 +103,7 @@ void psg_full_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typ
                             const int wi = (po * PC + pc) * K * K + i * K + j;
                             const typename Buf<T>::x_t xv = xb[copy][q + off[i * K + j]] & mask[wi];
                             const typename T::pgw_t p = gv * xv;
+#pragma HLS BIND_OP variable=p op=mul impl=dsp
                             s[po][pc][i * K + j] += p;
                         }
                     }

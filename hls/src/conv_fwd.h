@@ -37,6 +37,7 @@ void fwd_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typename
 #pragma HLS UNROLL
                         const int copy = cc * Copies<K, REP>::n + (REP ? i * K + j : 0);
                         const typename T::pxw_t p = wb[po][cc][i * K + j] * xb[copy][q + off[i * K + j]];
+#pragma HLS BIND_OP variable=p op=mul impl=fabric
                         s += p;
                     }
                 }
