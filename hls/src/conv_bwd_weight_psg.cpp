@@ -9,22 +9,14 @@ int conv_bwd_weight_psg_top(const e2::ApTypes::x_t *x, const e2::ApTypes::g_t *g
 #pragma HLS INTERFACE mode=m_axi port=sign offset=slave bundle=gmem2 depth=36864
 #pragma HLS INTERFACE mode=m_axi port=g_full offset=slave bundle=gmem2 depth=36864
 #pragma HLS INTERFACE mode=m_axi port=g_msb offset=slave bundle=gmem2 depth=36864
-#pragma HLS INTERFACE mode=s_axilite port=n
-#pragma HLS INTERFACE mode=s_axilite port=c
-#pragma HLS INTERFACE mode=s_axilite port=h
-#pragma HLS INTERFACE mode=s_axilite port=wd
-#pragma HLS INTERFACE mode=s_axilite port=o
-#pragma HLS INTERFACE mode=s_axilite port=k
-#pragma HLS INTERFACE mode=s_axilite port=stride
+    E2_SHAPE_INTERFACE
 #pragma HLS INTERFACE mode=s_axilite port=beta_q
 #pragma HLS INTERFACE mode=s_axilite port=mode
 #pragma HLS INTERFACE mode=s_axilite port=predicted
 #pragma HLS INTERFACE mode=s_axilite port=max_abs_msb
-#pragma HLS INTERFACE mode=s_axilite port=return
-#pragma HLS INTERFACE mode=ap_ctrl_hs port=return
     using namespace e2;
-    if (n < 1 || c < 1 || o < 1 || h < 1 || wd < 1 || h > MAX_HW || wd > MAX_HW) return E2_BAD_SHAPE;
-    if ((k != 1 && k != 3) || (stride != 1 && stride != 2)) return E2_BAD_ARG;
+    if (!shape_ok(n, c, h, wd, o)) return E2_BAD_SHAPE;
+    if (!conv_args_ok(k, stride)) return E2_BAD_ARG;
     const int to = k == 3 ? PSG_PO : PSG_PO1, tc = k == 3 ? PSG_PC : PSG_PC1;
     if ((long)((o + to - 1) / to) * ((c + tc - 1) / tc) > PSG_MAX_JOBS) return E2_BAD_SHAPE;
     // PC input planes, one copy per tap (18 BRAM18 for 3x3), for x (8 bit) and x >> 4 (phase 1), and
