@@ -9,6 +9,8 @@ needed); GMAC/s counts one layer-MAC per kernel so that the columns compare like
 Then the kernel time of one training iteration: every conv layer of ResNet-20 once through the three
 kernels (the host's BN, ReLU, pooling, loss and optimizer are not in it).
 BLAS and OpenMP are held to one thread (set before numpy loads), so both backends run on one core.
+Times are CPU seconds of this process by default (``--clock cpu``: on a shared machine, time spent
+waiting for a core does not count); ``--clock wall`` takes wall-clock time instead.
 """
 
 from __future__ import annotations
@@ -31,22 +33,25 @@ from e2train.fabric.selftest import random_layer  # noqa: E402
 KERNELS = ("fwd", "bwd_data", "psg")
 
 
-def best_time(call, repeat: int) -> float:
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def best_time(call, repeat: int, clock) -> float:
     best = float("inf")
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         call()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best
 
 
-def time_layer(fab, s, x, w, g, repeat):
+def time_layer(fab, s, x, w, g, repeat, clock):
     calls = (
         lambda: fab.conv_fwd(x, w, s.stride),
         lambda: fab.conv_bwd_data(g, w, s.stride, (s.h, s.w)),
         lambda: fab.conv_bwd_weight_psg(x, g, s.k, s.stride, 3277),
     )
-    return [best_time(c, repeat) for c in calls]
+    return [best_time(c, repeat, clock) for c in calls]
 
 
 def cpu_name() -> str:
@@ -63,11 +68,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     args = ap.parse_args()
+    clock = CLOCKS[args.clock]
     ref, csim = get_fabric("reference"), get_fabric("csim")
     rng = np.random.default_rng(0)
     layers = resnet_cifar_convs(20, batch=args.batch)
-    print(f"ResNet-20 conv shapes at batch {args.batch}, one thread, {cpu_name()}")
+    print(f"ResNet-20 conv shapes at batch {args.batch}, one thread, {cpu_name()}, {args.clock} time, "
+          f"best of {args.repeat}, load average {os.getloadavg()[0]:.1f}")
     print(f"{'layer':18s} {'shape':22s} " + " ".join(f"{k + ' ref/csim GMAC/s':>26s}" for k in KERNELS))
     per_shape = {}
     tot_mac = {"ref": [0.0] * 3, "csim": [0.0] * 3}
@@ -76,8 +84,8 @@ def main() -> None:
         key = (s.c, s.o, s.h, s.k, s.stride)
         if key not in per_shape:
             x, w, g = random_layer(rng, s.n, s.c, s.o, s.h, s.k, s.stride)
-            per_shape[key] = {"ref": time_layer(ref, s, x, w, g, args.repeat),
-                              "csim": time_layer(csim, s, x, w, g, args.repeat)}
+            per_shape[key] = {"ref": time_layer(ref, s, x, w, g, args.repeat, clock),
+                              "csim": time_layer(csim, s, x, w, g, args.repeat, clock)}
             t = per_shape[key]
             cols = []
             for i in range(3):
