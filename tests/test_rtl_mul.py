@@ -1,0 +1,12 @@
+"""The split multiplier (hw/rtl/psg_mul_split.v) against the contract's partial products."""
+
+import pytest
+
+from rtl_helpers import cocotb_run, need_simulator, run_or_fail
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", ["verilator", "icarus"])
+def test_split_multiplier(sim):
+    need_simulator(sim)
+    run_or_fail(top="psg_mul_split", sources=cocotb_run.MUL_SOURCES, test_module="tb_psg_mul", sim=sim)
