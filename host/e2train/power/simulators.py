@@ -93,6 +93,7 @@ class MeterSimulator:
         self.frames = 0
         self.requests = 0
         self.log: list[str] = []
+        self.reconnected_at: float | None = None  # wall time the pty came back after a disconnect
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._master = self._slave = -1
@@ -209,6 +210,7 @@ class MeterSimulator:
             self._drop_pty()
             self._sleep(f.disconnect[1])
             self._make_pty()
+            self.reconnected_at = time.time()
             self.on_reconnect()
 
     def _drain(self) -> None:
