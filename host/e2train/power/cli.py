@@ -24,6 +24,8 @@ def register(sub) -> None:
     rec.add_argument("--out", required=True, help="CSV file; an existing one is resumed")
     rec.add_argument("--duration", type=float, default=None, help="seconds to record (default: until Ctrl-C)")
     rec.add_argument("--interval", type=float, default=1.0, help="seconds between samples (Watts Up?: whole seconds)")
+    rec.add_argument("--baud", type=int, default=None, help="line speed, if not the meter's default "
+                     "(Watts Up? 115200, UM 9600, WT310 as set on the instrument, default 9600)")
     rec.add_argument("--fsync", action="store_true", help="fsync every line (survives power loss, not only a kill)")
     rec.set_defaults(func=_record)
 
@@ -55,7 +57,7 @@ def _record(args) -> int:
         if not args.port:
             print(f"e2train meter record: --port is required for {name}", file=sys.stderr)
             return 2
-        meter = open_meter(name, args.port, interval_s=args.interval)
+        meter = open_meter(name, args.port, interval_s=args.interval, baudrate=args.baud)
         rec = CsvRecorder(args.out, meter.columns, fsync=args.fsync)
     except (MeterError, ValueError) as exc:
         print(f"e2train meter record: {exc}", file=sys.stderr)

@@ -31,10 +31,12 @@ class SerialMeter:
     columns = ("watts", "volts", "amps")
 
     def __init__(self, port: str, *, interval_s: float = 1.0, stall_s: float | None = None,
-                 reconnect_s: float = 0.5, clock=time.time):
+                 reconnect_s: float = 0.5, baudrate: int | None = None, clock=time.time):
         if interval_s <= 0:
             raise ValueError(f"interval must be positive, got {interval_s}")
         self.port = port
+        if baudrate is not None:
+            self.baudrate = baudrate  # instruments with a configurable line speed (WT310)
         self.interval_s = interval_s
         self.stall_s = stall_s if stall_s is not None else max(3 * interval_s, 2.0)
         self.reconnect_s = reconnect_s

@@ -12,7 +12,8 @@ Set-up sent once per connection::
 then ``:NUMeric:NORMal:VALue?`` per sample, answered by one line ``<U>,<I>,<P>`` terminated by LF
 (CR LF accepted). In ASCII format the instrument answers ``NAN`` where data do not exist and
 ``INF`` on overrange, overflow or a data error; such a line is dropped and counted, as is any line
-that is not exactly three numbers (noise on the line, a response cut by a reconnect).
+with fewer than three values or anything but values in it (noise on the line, a response cut by a
+reconnect).
 """
 
 from __future__ import annotations
@@ -82,21 +83,21 @@ class WT310Parser:
     def _decode(self, line: bytes) -> Sample | None:
         if not line:
             return None
-        parts = line.split(b",")
-        if len(parts) != 3:
+        parts = [p.strip() for p in line.split(b",")]
+        # exactly the three items set up; more only if every one is a well-formed value (an instrument
+        # that kept a longer item list still puts U, I, P first), fewer never
+        if len(parts) < 3 or not all(p.upper() in _ERROR_WORDS or _NUMBER.match(p) for p in parts):
             self.drops["bad_frame"] += 1
             return None
-        if any(p.strip().upper() in _ERROR_WORDS for p in parts):
+        parts = parts[:3]
+        if any(p.upper() in _ERROR_WORDS for p in parts):
             self.drops["overrange"] += 1
-            return None
-        if not all(_NUMBER.match(p.strip()) for p in parts):
-            self.drops["bad_frame"] += 1
             return None
         volts, amps, watts = (float(p) for p in parts)
         if any(abs(v) >= _ERROR_VALUE for v in (volts, amps, watts)):
             self.drops["overrange"] += 1
             return None
-        if not all(math.isfinite(v) for v in (volts, amps, watts)) or not LIMITS.check(watts, volts, amps):
+        if not LIMITS.check(watts, volts, amps):
             self.drops["out_of_range"] += 1
             return None
         return Sample(self.clock(), watts, volts, amps)

@@ -1,0 +1,108 @@
+"""Measured energy for a training run: the hook the training loop calls, and the CLI options that enable it.
+
+    meter = MeteredRun.from_args(args, run_dir)      # None when --meter was not given
+    with meter or contextlib.nullcontext():          # records power for the whole run into run_dir/power.csv
+        for epoch in ...:
+            meter.begin("epoch", epoch) ... meter.end("epoch", epoch)
+            meter.begin("eval", step)   ... meter.end("eval", step)
+    meter.write_report(run_dir / "report.json")       # adds measured_joules
+
+``measured_joules`` in report.json::
+
+    {"run": J, "epochs": [{"index": 0, "joules": J, "seconds": s}, ...], "evaluations": [...],
+     "idle_watts": W or null, "idle_subtracted": true/false, "meter": "um25c", "csv": "power.csv",
+     "drops": {"bad_checksum": 2, ...}}
+
+With ``--idle-seconds S`` the meter first records S seconds of the idle machine; that power times each
+window's length is subtracted from the window, so the figures are the energy training added.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from .monitor import EnergyMonitor, MeterSource
+from .serial_meter import METERS, open_meter
+
+KINDS = {"epoch": "epochs", "eval": "evaluations"}
+
+
+def add_meter_arguments(parser) -> None:
+    g = parser.add_argument_group("power measurement")
+    g.add_argument("--meter", choices=sorted(METERS), default=None, help="record power with this serial meter")
+    g.add_argument("--port", default=None, help="the meter's serial port")
+    g.add_argument("--meter-interval", type=float, default=1.0, help="seconds between meter samples")
+    g.add_argument("--idle-seconds", type=float, default=0.0,
+                   help="record the idle power this long before training and subtract it")
+
+
+class MeteredRun:
+    def __init__(self, meter, run_dir: str, idle_seconds: float = 0.0):
+        self.run_dir = run_dir
+        self.csv_name = "power.csv"
+        self.source = MeterSource(meter, os.path.join(run_dir, self.csv_name))
+        self.monitor = EnergyMonitor([self.source])
+        self.idle_seconds = idle_seconds
+        self.windows: dict[str, list[dict]] = {v: [] for v in KINDS.values()}
+        self.run = None
+
+    @classmethod
+    def from_args(cls, args, run_dir: str) -> "MeteredRun | None":
+        if not getattr(args, "meter", None):
+            return None
+        if not args.port:
+            raise ValueError("--meter needs --port")
+        meter = open_meter(args.meter, args.port, interval_s=args.meter_interval)
+        return cls(meter, run_dir, args.idle_seconds)
+
+    def start(self) -> "MeteredRun":
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.monitor.start()
+        if not self.source.wait_until(0.0, timeout_s=max(10.0, 5 * self.source.meter.interval_s)):
+            self.monitor.stop()
+            raise RuntimeError(f"meter {self.source.name} on {self.source.meter.port} gave no sample")
+        if self.idle_seconds > 0:
+            self.monitor.measure_idle(self.idle_seconds)
+        self.monitor.begin_window("run")
+        return self
+
+    def begin(self, kind: str, index: int) -> None:
+        self.monitor.begin_window(f"{kind}:{index}")
+
+    def end(self, kind: str, index: int) -> dict:
+        m = self.monitor.end_window(f"{kind}:{index}")
+        rec = {"index": index, "joules": m.joules, "seconds": m.seconds}
+        self.windows[KINDS[kind]].append(rec)
+        return rec
+
+    def finish(self) -> dict:
+        if self.run is None:
+            self.run = self.monitor.end_window("run")
+            self.monitor.stop()
+        return self.summary()
+
+    def summary(self) -> dict:
+        idle = self.monitor.idle_watts.get(self.source.name)
+        return {"run": self.run.joules if self.run else None, "seconds": self.run.seconds if self.run else None,
+                **self.windows, "idle_watts": idle, "idle_subtracted": idle is not None,
+                "meter": self.source.name, "csv": self.csv_name, "drops": dict(self.source.meter.drops)}
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.finish()
+
+    def write_report(self, report_path: str) -> None:
+        """Add ``measured_joules`` to report.json (created if absent), replacing the file atomically."""
+        report = {}
+        if os.path.exists(report_path):
+            with open(report_path) as f:
+                report = json.load(f)
+        report["measured_joules"] = self.finish()
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(report_path)), suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(report, f, indent=2)
+        os.replace(tmp, report_path)
