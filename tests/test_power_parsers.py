@@ -107,9 +107,9 @@ def test_wt310_lines():
     assert p.drops["overrange"] == 3
     assert p.feed(b"\x13\x111.0E+00,2.0E+00,2.0E+00\n1.0E+00,2.0E+00\n1.0E+04,1.0,1.0\n1.0,2.0,2.0,x\n") == []
     assert p.drops["bad_frame"] == 3 and p.drops["out_of_range"] == 1
-    # an instrument left with a longer item list: U, I, P come first
-    [s] = p.feed(b"1.0E+01,2.0E-01,2.0E+00,5.0E+01,NAN\n")
-    assert (s.volts, s.amps, s.watts) == (10.0, 0.2, 2.0)
+    # a response cut short and glued to the next one: five fields that each parse, refused as a whole
+    assert p.feed(b"2.3000E+02,3.4957E-02,72.3000E+02,3.4957E-02,7.2300E+00\n") == []
+    assert p.drops["bad_frame"] == 4
     line = format_response(230.0, 0.0345, 7.77)
     assert line == b"2.3000E+02,3.4500E-02,7.7700E+00\n" and len(p.feed(line[:5]) + p.feed(line[5:])) == 1
 

@@ -12,8 +12,7 @@ Set-up sent once per connection::
 then ``:NUMeric:NORMal:VALue?`` per sample, answered by one line ``<U>,<I>,<P>`` terminated by LF
 (CR LF accepted). In ASCII format the instrument answers ``NAN`` where data do not exist and
 ``INF`` on overrange, overflow or a data error; such a line is dropped and counted, as is any line
-with fewer than three values or anything but values in it (noise on the line, a response cut by a
-reconnect).
+that is not exactly three values (noise on the line, a response cut short and glued to the next).
 """
 
 from __future__ import annotations
@@ -84,12 +83,11 @@ class WT310Parser:
         if not line:
             return None
         parts = [p.strip() for p in line.split(b",")]
-        # exactly the three items set up; more only if every one is a well-formed value (an instrument
-        # that kept a longer item list still puts U, I, P first), fewer never
-        if len(parts) < 3 or not all(p.upper() in _ERROR_WORDS or _NUMBER.match(p) for p in parts):
+        # exactly the three items set up: a cut line glued to the next one can hold more fields that
+        # each look like a number, so a different count is a framing error, not a longer item list
+        if len(parts) != 3 or not all(p.upper() in _ERROR_WORDS or _NUMBER.match(p) for p in parts):
             self.drops["bad_frame"] += 1
             return None
-        parts = parts[:3]
         if any(p.upper() in _ERROR_WORDS for p in parts):
             self.drops["overrange"] += 1
             return None
