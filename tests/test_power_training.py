@@ -10,7 +10,8 @@ from e2train.power.simulators import make_simulator
 from e2train.power.training import MeteredRun, add_meter_arguments
 
 
-def test_metered_run_writes_measured_joules(tmp_path):
+@pytest.mark.parametrize("idle", [0.0, 0.3])
+def test_metered_run_writes_measured_joules(tmp_path, idle):
     parser = argparse.ArgumentParser()
     add_meter_arguments(parser)
     run_dir = tmp_path / "run"
@@ -18,7 +19,7 @@ def test_metered_run_writes_measured_joules(tmp_path):
     (run_dir / "report.json").write_text(json.dumps({"top1": 90.0}))
     with make_simulator("um34c", watts=2.0, volts=5.0) as sim:
         args = parser.parse_args(["--meter", "um34c", "--port", sim.port, "--meter-interval", "0.05",
-                                  "--idle-seconds", "0.3"])
+                                  "--idle-seconds", str(idle)])
         with MeteredRun.from_args(args, str(run_dir)) as metered:
             for epoch in range(2):  # a stand-in for the training loop: what it calls, when
                 metered.begin("epoch", epoch)
@@ -30,12 +31,17 @@ def test_metered_run_writes_measured_joules(tmp_path):
         metered.write_report(str(run_dir / "report.json"))
     rep = json.loads((run_dir / "report.json").read_text())
     mj = rep["measured_joules"]
-    assert rep["top1"] == 90.0 and mj["meter"] == "um34c" and mj["idle_subtracted"]
-    assert 1.7 < mj["idle_watts"] < 2.3
+    assert rep["top1"] == 90.0 and mj["meter"] == "um34c" and mj["idle_subtracted"] == (idle > 0)
     assert [e["index"] for e in mj["epochs"]] == [0, 1] and len(mj["evaluations"]) == 2
-    # a constant-ish load minus its own idle power leaves about nothing: the baseline was subtracted
-    assert abs(mj["run"]) < 0.25 * 2.0 * mj["seconds"]
-    assert mj["seconds"] >= 1.2
+    assert mj["seconds"] >= 1.2 and all(e["seconds"] >= 0.4 for e in mj["epochs"])
+    windows = [mj] + mj["epochs"] + mj["evaluations"]
+    if idle:
+        # a steady load minus its own idle power leaves about nothing: the baseline was subtracted
+        assert 1.7 < mj["idle_watts"] < 2.3
+        assert all(abs(w["joules"]) < 0.25 * 2.0 * w["seconds"] for w in windows)
+    else:  # the simulator draws 2 W +- 10 %
+        assert mj["idle_watts"] is None
+        assert all(1.7 * w["seconds"] < w["joules"] < 2.3 * w["seconds"] for w in windows)
     rows = (run_dir / "power.csv").read_text().splitlines()
     assert rows[0] == "time_s,watts,volts,amps" and len(rows) > 10
 

@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 
-from .monitor import EnergyMonitor, MeterSource
+from .monitor import EnergyMonitor, MeterSource, integrate
 from .serial_meter import METERS, open_meter
 
 KINDS = {"epoch": "epochs", "eval": "evaluations"}
@@ -46,6 +46,8 @@ class MeteredRun:
         self.monitor = EnergyMonitor([self.source])
         self.idle_seconds = idle_seconds
         self.windows: dict[str, list[dict]] = {v: [] for v in KINDS.values()}
+        self._open: dict[tuple[str, int], float] = {}
+        self._closed: list[tuple[str, int, float, float]] = []
         self.run = None
 
     @classmethod
@@ -69,18 +71,26 @@ class MeteredRun:
         return self
 
     def begin(self, kind: str, index: int) -> None:
-        self.monitor.begin_window(f"{kind}:{index}")
+        if (kind, index) in self._open:
+            raise ValueError(f"window {kind} {index} is already open")
+        self._open[(kind, index)] = self.monitor.clock()
 
-    def end(self, kind: str, index: int) -> dict:
-        m = self.monitor.end_window(f"{kind}:{index}")
-        rec = {"index": index, "joules": m.joules, "seconds": m.seconds}
-        self.windows[KINDS[kind]].append(rec)
-        return rec
+    def end(self, kind: str, index: int) -> None:
+        """Close a window. Its energy is worked out at ``finish``, when the samples after it have arrived,
+        so the training loop never waits for the meter."""
+        t0 = self._open.pop((kind, index))
+        self._closed.append((kind, index, t0, self.monitor.clock()))
 
     def finish(self) -> dict:
         if self.run is None:
-            self.run = self.monitor.end_window("run")
+            self.run = self.monitor.end_window("run")  # waits for the sample that brackets the end
             self.monitor.stop()
+            samples = self.source.snapshot()
+            idle = self.monitor.idle_watts.get(self.source.name, 0.0)
+            for kind, index, t0, t1 in self._closed:
+                j = integrate(samples, t0, t1)
+                self.windows[KINDS[kind]].append({"index": index, "joules": None if j is None else j - idle * (t1 - t0),
+                                                  "seconds": t1 - t0})
         return self.summary()
 
     def summary(self) -> dict:
