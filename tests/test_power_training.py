@@ -34,7 +34,7 @@ def test_metered_run_writes_measured_joules(tmp_path, idle):
     assert rep["top1"] == 90.0 and mj["meter"] == "um34c" and mj["idle_subtracted"] == (idle > 0)
     assert [e["index"] for e in mj["epochs"]] == [0, 1] and len(mj["evaluations"]) == 2
     assert mj["seconds"] >= 1.2 and all(e["seconds"] >= 0.4 for e in mj["epochs"])
-    windows = [mj] + mj["epochs"] + mj["evaluations"]
+    windows = [{"joules": mj["run"], "seconds": mj["seconds"]}] + mj["epochs"] + mj["evaluations"]
     if idle:
         # a steady load minus its own idle power leaves about nothing: the baseline was subtracted
         assert 1.7 < mj["idle_watts"] < 2.3
