@@ -7,6 +7,11 @@ report.json fields used (written by ``e2train train``): ``top1``, ``macs`` (per 
 per-phase form), ``psg_predicted_ratio``, ``slu_executed_ratio``, ``wall_seconds``, the model name
 (``model`` or ``config.model``), ``precision`` (``fp32``, ``fixed8``, ``psg``) and, when a meter ran,
 ``measured_joules`` (``{"run": J, ...}`` or a number).
+
+Report-based estimates price each MAC at the widths the report gives (an int8 x int16 fall-back MAC as
+a whole multiply, as the training library counts it) and take the memory energy per MAC of each phase
+from the model's layer shapes (``e2train.energy.counts``); without a model name, memory is left out
+and the table says so.
 """
 
 from __future__ import annotations
@@ -120,6 +125,13 @@ def _widths(rep_macs, precision: str, predicted: float) -> dict[str, dict[tuple,
     return out
 
 
+def _phase_macs(by_width: dict[tuple, float]) -> float:
+    """MACs of a phase. Beside the int4 x int10 predictor, PSG's int8 x int16 MACs are the fall-back work
+    on weights the predictor already counted, not more weights."""
+    fallback = ("int", 8, 16) if ("int", 4, 10) in by_width else None
+    return sum(n for w, n in by_width.items() if w != fallback)
+
+
 def _memory_pj_per_mac(model: str | None, precision: str, sched: Schedule, table: EnergyTable,
                        batch: int) -> dict[str, float] | None:
     """(on-chip + off-chip) pJ per MAC of each phase, from the model's layer shapes."""
@@ -157,10 +169,8 @@ def run_energy(run_dir: str, table: EnergyTable) -> RunEnergy:
         notes.append("memory traffic not estimated: the report names no model")
     widths = _widths(rep["macs"], precision, predicted)
     compute = sum(mac_pj(w, table) * n for ph in widths.values() for w, n in ph.items()) * PJ
-    macs = sum(n for ph in widths.values() for w, n in ph.items() if not (precision == "psg" and w == ("int", 8, 16)
-                                                                      and ("int", 4, 10) in ph))
-    phase_macs = {p: sum(n for w, n in widths[p].items() if w != ("int", 8, 16) or ("int", 4, 10) not in widths[p])
-                  for p in PHASES}
+    phase_macs = {p: _phase_macs(widths[p]) for p in PHASES}
+    macs = sum(phase_macs.values())
     memory = sum(mem[p] * phase_macs[p] for p in PHASES) * PJ if mem else 0.0
     static = table.static_watts * float(rep.get("wall_seconds") or 0.0)
     base_macs = rep.get("baseline_macs")
