@@ -64,6 +64,17 @@ def test_report_of_a_baseline_and_an_e2train_run(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_report_without_a_model_leaves_memory_out_and_says_so(tmp_path):
+    d = _run(tmp_path, "anon", top1=90.0, macs=3e9, precision="fixed8")
+    rep = json.loads((tmp_path / "anon" / "report.json").read_text())
+    del rep["model"]
+    (tmp_path / "anon" / "report.json").write_text(json.dumps(rep))
+    r = run_energy(d, HOROWITZ45)
+    assert r.parts["memory"] == 0.0 and any("names no model" in n for n in r.notes)
+    t = HOROWITZ45
+    assert r.parts["compute"] == pytest.approx(1e9 * (t.int_mult(8, 8) + t.int_add(32) + 2 * (t.int_mult(16, 8) + t.int_add(48))) * 1e-12)
+
+
 def test_report_errors_are_clear(tmp_path, capsys):
     assert main(["energy", "report", str(tmp_path / "nothing")]) == 2
     assert "no report.json" in capsys.readouterr().err

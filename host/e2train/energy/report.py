@@ -152,8 +152,8 @@ def run_energy(run_dir: str, table: EnergyTable) -> RunEnergy:
     rep = load_report(run_dir)
     name = os.path.basename(os.path.normpath(run_dir)) if not run_dir.endswith(".json") else run_dir
     precision = _precision(rep)
-    predicted = float(rep.get("psg_predicted_ratio") or 0.0)
-    slu = float(rep.get("slu_executed_ratio") or 1.0)
+    predicted = float(rep["psg_predicted_ratio"]) if rep.get("psg_predicted_ratio") is not None else 0.0
+    slu = float(rep["slu_executed_ratio"]) if rep.get("slu_executed_ratio") is not None else 1.0
     cfg = rep.get("config") or {}
     batch = int(cfg.get("batch") or cfg.get("batch_size") or rep.get("batch") or 128)
     model = _model(rep)
