@@ -103,6 +103,7 @@ def test_wt310_lines():
     p = WT310Parser(clock)
     [s] = p.feed(b"230.05E+00,34.567E-03,7.9500E+00\r\n")
     assert (s.volts, s.amps, s.watts) == (230.05, 0.034567, 7.95)
+    assert len(p.feed(b"1.0E+01,2.0E-01,2.0E+00\r1.0E+01,2.0E-01,2.0E+00\n")) == 2  # CR or LF terminators
     assert p.feed(b"NAN,NAN,NAN\nINF,1.0E+00,2.0E+00\n9.91E+37,1.0,1.0\n") == []
     assert p.drops["overrange"] == 3
     assert p.feed(b"\x13\x111.0E+00,2.0E+00,2.0E+00\n1.0E+00,2.0E+00\n1.0E+04,1.0,1.0\n1.0,2.0,2.0,x\n") == []

@@ -101,6 +101,9 @@ def test_meter_record_cli_in_process(tmp_path, capsys):
 def test_meter_record_errors_are_clear(tmp_path, capsys):
     assert main(["meter", "record", "--meter", "um24c", "--out", str(tmp_path / "x.csv")]) == 2
     assert "--port is required" in capsys.readouterr().err
+    (tmp_path / "dir.csv").mkdir()
+    assert main(["meter", "record", "--meter", "um24c", "--port", "/dev/null", "--out", str(tmp_path / "dir.csv")]) == 2
+    assert "cannot write" in capsys.readouterr().err
     rc = main(["meter", "record", "--meter", "rapl", "--out", str(tmp_path / "r.csv"), "--duration", "0.2",
                "--interval", "0.1"])
     err = capsys.readouterr()

@@ -59,6 +59,9 @@ def _record(args) -> int:
             return 2
         meter = open_meter(name, args.port, interval_s=args.interval, baudrate=args.baud)
         rec = CsvRecorder(args.out, meter.columns, fsync=args.fsync)
+    except OSError as exc:
+        print(f"e2train meter record: cannot write {args.out}: {exc}", file=sys.stderr)
+        return 2
     except (MeterError, ValueError) as exc:
         print(f"e2train meter record: {exc}", file=sys.stderr)
         return 2

@@ -313,7 +313,7 @@ class WT310Simulator(MeterSimulator):
 
     def handle(self, data):
         for b in data:
-            if b == 0x0A:
+            if b in (0x0A, 0x0D):
                 for unit in self._line.decode("ascii", "replace").strip().split(";"):
                     self._command(unit.strip())
                 self._line.clear()

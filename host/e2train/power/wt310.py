@@ -9,8 +9,8 @@ Set-up sent once per connection::
     :NUMeric:NORMal:ITEM2 I,1
     :NUMeric:NORMal:ITEM3 P,1
 
-then ``:NUMeric:NORMal:VALue?`` per sample, answered by one line ``<U>,<I>,<P>`` terminated by LF
-(CR LF accepted). In ASCII format the instrument answers ``NAN`` where data do not exist and
+then ``:NUMeric:NORMal:VALue?`` per sample, answered by one line ``<U>,<I>,<P>`` ended by LF, CR LF
+or CR (the instrument's terminator setting). In ASCII format the instrument answers ``NAN`` where data do not exist and
 ``INF`` on overrange, overflow or a data error; such a line is dropped and counted, as is any line
 that is not exactly three values (noise on the line, a response cut short and glued to the next).
 """
@@ -24,15 +24,17 @@ import time
 from .sample import DropCounter, Limits, Sample
 
 BAUDRATE = 9600
+# CR LF ends each program message: accepted whichever of CR+LF, LF or CR the instrument is set to
+# (IEEE 488.2 reads the CR before LF as white space).
 SETUP = (
-    b":COMMunicate:HEADer OFF\n",
-    b":NUMeric:FORMat ASCii\n",
-    b":NUMeric:NORMal:NUMber 3\n",
-    b":NUMeric:NORMal:ITEM1 U,1\n",
-    b":NUMeric:NORMal:ITEM2 I,1\n",
-    b":NUMeric:NORMal:ITEM3 P,1\n",
+    b":COMMunicate:HEADer OFF\r\n",
+    b":NUMeric:FORMat ASCii\r\n",
+    b":NUMeric:NORMal:NUMber 3\r\n",
+    b":NUMeric:NORMal:ITEM1 U,1\r\n",
+    b":NUMeric:NORMal:ITEM2 I,1\r\n",
+    b":NUMeric:NORMal:ITEM3 P,1\r\n",
 )
-QUERY = b":NUMeric:NORMal:VALue?\n"
+QUERY = b":NUMeric:NORMal:VALue?\r\n"
 MAX_LINE = 120
 # The largest ranges (600 V, 20 A) with the 140 % display headroom; DC mode can read negative.
 LIMITS = Limits(watts=(-12000.0, 12000.0), volts=(-840.0, 840.0), amps=(-28.0, 28.0))
@@ -64,11 +66,11 @@ class WT310Parser:
     def feed(self, data: bytes) -> list[Sample]:
         out: list[Sample] = []
         for byte in data:
-            if byte == 0x0A:
+            if byte in (0x0A, 0x0D):
                 if self._overlong:
                     self.drops["bad_frame"] += 1
                 else:
-                    sample = self._decode(bytes(self._line).strip(b"\r \t"))
+                    sample = self._decode(bytes(self._line).strip(b" \t"))
                     if sample is not None:
                         out.append(sample)
                 self._line.clear()
