@@ -17,8 +17,9 @@ from .sample import DropCounter, Limits, Sample
 BAUDRATE = 115200
 N_FIELDS = 18
 MAX_PACKET = 160  # 18 fields of at most 7 digits plus header: anything longer is not one packet
-# 100-277 V mains, 20 A electronics (15 A continuous): headroom above, nothing below zero.
-LIMITS = Limits(watts=(0.0, 6000.0), volts=(0.0, 300.0), amps=(0.0, 25.0))
+# The protocol document's ranges: W 0-5000, V up to 280, A 0-20 (its lower voltage bound, 90 V, is
+# not enforced: a reading of a meter on a lower supply is still a reading).
+LIMITS = Limits(watts=(0.0, 5000.0), volts=(0.0, 280.0), amps=(0.0, 20.0))
 
 
 def logging_command(interval_s: int) -> bytes:
