@@ -74,6 +74,12 @@ def test_um34c_checksum_is_checked():
     f[15] ^= 1  # byte 15 is one of the summed positions
     p = UMParser("um34c", clock)
     assert p.feed(bytes(f)) == [] and p.drops["bad_checksum"] == 1
+    # a UM34C frame ending in the UM24C's 0xFFF1 instead of a checksum: accepted, counted as unchecked
+    g = bytearray(build_frame(MODELS["um34c"], 5.0, 1.0))
+    g[128:130] = b"\xff\xf1"
+    assert checksum_um34c(g) != 0xF1
+    [s] = p.feed(bytes(g))
+    assert (s.volts, s.amps) == (5.0, 1.0) and p.drops["unchecked_frames"] == 1
 
 
 def test_um_resyncs_after_truncated_doubled_and_corrupt_frames():

@@ -30,7 +30,7 @@ offset size    field
 ====== ======= =====================================================================
 
 The UM24C and UM25C frames carry no checksum, so a frame is accepted only if its id and end marker
-match, its voltage and current lie in the model's range, and its power field agrees with V x I
+match (a UM34C frame: its checksum, or failing that the UM24C's end marker, counted as unchecked), its voltage and current lie in the model's range, and its power field agrees with V x I
 (a corrupted byte in V, I or P then shows up as a mismatch; a change of V or I below 1 % cannot
 be told from a true reading in these two models, which is the protocol's limit, not the parser's). Resynchronisation slides one byte at a
 time to the next model id after any rejected frame.
@@ -145,11 +145,15 @@ class UMParser:
 
     def _decode(self, frame: bytes) -> Sample | None:
         m = self.model
-        if m.checksum:
-            if checksum_um34c(frame) != frame[129]:
+        marker_ok = struct.unpack_from(">H", frame, 128)[0] == END_MARKER
+        if m.checksum and checksum_um34c(frame) != frame[129]:
+            if not marker_ok:
                 self.drops["bad_checksum"] += 1
                 return None
-        elif struct.unpack_from(">H", frame, 128)[0] != END_MARKER:
+            # the UM24C's end marker in a UM34C frame: firmware (or an emulator) without the checksum.
+            # Accepted under the UM24C's checks, and counted.
+            self.drops["unchecked_frames"] += 1
+        elif not m.checksum and not marker_ok:
             self.drops["bad_frame"] += 1
             return None
         v_raw, a_raw, p_raw = struct.unpack_from(">HHI", frame, 2)
