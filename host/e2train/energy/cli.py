@@ -104,8 +104,9 @@ def _estimate(args) -> int:
         base = estimate_run(args.model, baseline_schedule(sched), table, args.batch)
     except ValueError as exc:
         return _err(str(exc))
+    est_keys = table.estimated()
     print(f"{args.model}, {args.precision}, {sched.executed_iterations:.0f} executed iterations, table {table.name}"
-          + (" (estimates)" if table.estimated() else ""))
+          + (f" (estimates, not measurements: {', '.join(est_keys)})" if est_keys else ""))
     for phase, j in est.by_phase().items():
         print(f"  {phase:<16} {j:12.4g} J")
     print(f"  compute {est.total('compute_j'):.4g} J, on-chip {est.total('onchip_j'):.4g} J, "

@@ -191,8 +191,9 @@ def run_energy(run_dir: str, table: EnergyTable) -> RunEnergy:
 
 def format_table(runs: list[RunEnergy], table: EnergyTable) -> str:
     head = f"{'run':<24} {'prec':<6} {'top1':>6} {'GMAC':>10} {'est. J':>11} {'SGD J':>11} {'saving':>7} {'meas. J':>10}"
-    lines = [f"energy table: {table.name}" + (" (constants are estimates)" if table.estimated() else ""), head,
-             "-" * len(head)]
+    est = table.estimated()
+    lines = [f"energy table: {table.name}" + (f" (estimates, not measurements: {', '.join(est)})" if est else ""),
+             head, "-" * len(head)]
     for r in runs:
         top1 = f"{r.top1:.2f}" if r.top1 is not None else "-"
         meas = f"{r.measured_j:.1f}" if r.measured_j is not None else "-"
@@ -224,7 +225,7 @@ def plot(runs: list[RunEnergy], out_png: str, table: EnergyTable) -> None:
         ax.scatter([r.measured_j for r in meas], [r.top1 for r in meas], marker="x", label="measured", zorder=3)
         ax.legend(fontsize=7)
     ax.set_xscale("log")
-    ax.set_xlabel(f"training energy, J (estimated with {table.name}; x = measured)")
+    ax.set_xlabel(f"training energy, J (estimated with {table.name}" + ("; x = measured)" if meas else ")"))
     ax.set_ylabel("top-1 accuracy")
     ax.set_title("accuracy against training energy")
     fig.tight_layout()

@@ -69,7 +69,7 @@ class EnergyTable:
         raise ValueError(f"unknown operation {kind}")
 
     def estimated(self) -> list[str]:
-        return [k for k in OP_FIELDS if self.status.get(k, "estimate") == "estimate"]
+        return [k for k in OP_FIELDS if self.status.get(k, "estimate").startswith("estimate")]
 
     # --- TOML ---------------------------------------------------------------------------------------
     def to_toml(self) -> str:
