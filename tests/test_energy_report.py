@@ -64,6 +64,21 @@ def test_report_of_a_baseline_and_an_e2train_run(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_training_librarys_report_shape(tmp_path):
+    """Fields as `e2train train` writes them: arch, config.model.arch, per-phase baseline MACs."""
+    macs = {"forward": 3e12, "backward_data": 2.9e12, "backward_weight": 3e12}
+    d = tmp_path / "trained"
+    d.mkdir()
+    (d / "report.json").write_text(json.dumps({
+        "arch": "resnet20", "top1": 0.91, "macs": macs, "baseline_macs": 9e12,
+        "baseline_macs_per_phase": {"forward": 3e12, "backward_data": 3e12, "backward_weight": 3e12},
+        "slu_executed_ratio": 1.0, "wall_seconds": 10.0,
+        "config": {"model": {"arch": "resnet20", "gating": "none"}, "schedule": {"batch_size": 64}}}))
+    r = run_energy(str(d), HOROWITZ45)
+    assert r.precision == "fp32" and not r.notes and r.parts["memory"] > 0
+    assert r.estimated_j < r.baseline_j and r.savings == pytest.approx(0.1 / 9, rel=0.05)
+
+
 def test_a_report_without_a_model_leaves_memory_out_and_says_so(tmp_path):
     d = _run(tmp_path, "anon", top1=90.0, macs=3e9, precision="fixed8")
     rep = json.loads((tmp_path / "anon" / "report.json").read_text())

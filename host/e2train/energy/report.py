@@ -4,8 +4,8 @@ savings against the 32-bit SGD baseline of the same schedule, as a table and a F
 report.json fields used (written by ``e2train train``): ``top1``, ``macs`` (per phase ``forward`` /
 ``backward_data`` / ``backward_weight``: a number, or a mapping from bit widths such as ``"8x8"``,
 ``"16x8"``, ``"4x10"``, ``"8x16"`` or ``"fp32"`` to a number), ``baseline_macs`` (a number or the same
-per-phase form), ``psg_predicted_ratio``, ``slu_executed_ratio``, ``wall_seconds``, the model name
-(``model`` or ``config.model``), ``precision`` (``fp32``, ``fixed8``, ``psg``) and, when a meter ran,
+per-phase form; ``baseline_macs_per_phase`` preferred), ``psg_predicted_ratio``, ``slu_executed_ratio``, ``wall_seconds``, the model name
+(``arch``, ``model`` or ``config.model.arch``), the batch (``config.schedule.batch_size``), ``precision`` (``fp32``, ``fixed8``, ``psg``) and, when a meter ran,
 ``measured_joules`` (``{"run": J, ...}`` or a number).
 
 Report-based estimates price each MAC at the widths the report gives (an int8 x int16 fall-back MAC as
@@ -104,8 +104,20 @@ def _precision(rep: dict) -> str:
 
 
 def _model(rep: dict) -> str | None:
+    """The architecture: ``arch`` (the training library's report), ``model``, or the config's ``model.arch``."""
     cfg = rep.get("config") or {}
-    return rep.get("model") or cfg.get("model") or cfg.get("arch")
+    for v in (rep.get("arch"), rep.get("model"), cfg.get("model"), cfg.get("arch")):
+        if isinstance(v, dict):
+            v = v.get("arch")
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def _batch(rep: dict) -> int:
+    cfg = rep.get("config") or {}
+    sched = cfg.get("schedule") if isinstance(cfg.get("schedule"), dict) else {}
+    return int(sched.get("batch_size") or cfg.get("batch_size") or cfg.get("batch") or rep.get("batch") or 128)
 
 
 def _widths(rep_macs, precision: str, predicted: float) -> dict[str, dict[tuple, float]]:
@@ -154,8 +166,7 @@ def run_energy(run_dir: str, table: EnergyTable) -> RunEnergy:
     precision = _precision(rep)
     predicted = float(rep["psg_predicted_ratio"]) if rep.get("psg_predicted_ratio") is not None else 0.0
     slu = float(rep["slu_executed_ratio"]) if rep.get("slu_executed_ratio") is not None else 1.0
-    cfg = rep.get("config") or {}
-    batch = int(cfg.get("batch") or cfg.get("batch_size") or rep.get("batch") or 128)
+    batch = _batch(rep)
     model = _model(rep)
     notes = []
     sched = Schedule(precision, 1, 0.0, slu, predicted)
@@ -173,7 +184,7 @@ def run_energy(run_dir: str, table: EnergyTable) -> RunEnergy:
     macs = sum(phase_macs.values())
     memory = sum(mem[p] * phase_macs[p] for p in PHASES) * PJ if mem else 0.0
     static = table.static_watts * float(rep.get("wall_seconds") or 0.0)
-    base_macs = rep.get("baseline_macs")
+    base_macs = rep.get("baseline_macs_per_phase") or rep.get("baseline_macs")
     if base_macs is None:
         raise ReportError(f"{run_dir}: no 'baseline_macs': savings need the SGD baseline's MAC count")
     base_w = _widths(base_macs, "fp32", 0.0)
