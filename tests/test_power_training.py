@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from e2train.power.sample import MeterError
 from e2train.power.simulators import make_simulator
 from e2train.power.training import MeteredRun, add_meter_arguments
 
@@ -50,5 +51,40 @@ def test_no_meter_no_hook_and_port_required(tmp_path):
     parser = argparse.ArgumentParser()
     add_meter_arguments(parser)
     assert MeteredRun.from_args(parser.parse_args([]), str(tmp_path)) is None
-    with pytest.raises(ValueError, match="--port"):
+    with pytest.raises(MeterError, match="--port"):
         MeteredRun.from_args(parser.parse_args(["--meter", "um24c"]), str(tmp_path))
+
+
+def test_e2train_train_with_a_meter(tmp_path, capsys):
+    """`e2train train --meter um25c --port ...` on the simulator: windows per epoch, evaluation and run."""
+    from e2train.cli import main
+
+    out = tmp_path / "run"
+    sets = ["run.progress=false", "run.log_every=5", "run.checkpoint_every=0", "run.threads=1", "run.eval_every=8",
+            "data.dataset=synthetic", "data.synthetic_train=64", "data.synthetic_val=32", "model.arch=resnet8",
+            "schedule.iterations=20", "schedule.batch_size=8"]
+    with make_simulator("um25c", watts=2.5, volts=5.0) as sim:
+        argv = ["train", "--out", str(out), "--meter", "um25c", "--port", sim.port, "--meter-interval", "0.05"]
+        for kv in sets:
+            argv += ["--set", kv]
+        assert main(argv) == 0
+    assert "measured" in capsys.readouterr().err
+    rep = json.loads((out / "report.json").read_text())
+    mj = rep["measured_joules"]
+    # 64 images at batch 8: epochs of 8 iterations; 20 iterations = epochs 0, 1 and a cut-short epoch 2
+    assert [e["index"] for e in mj["epochs"]] == [0, 1, 2]
+    assert [e["index"] for e in mj["evaluations"]] == [8, 16, 20]  # eval_every=8, and the final one
+    assert mj["from_iteration"] == 0 and not mj["idle_subtracted"] and mj["meter"] == "um25c"
+    windows = [{"joules": mj["run"], "seconds": mj["seconds"]}] + mj["epochs"] + mj["evaluations"]
+    assert all(2.0 * w["seconds"] < w["joules"] < 3.0 * w["seconds"] for w in windows)  # 2.5 W +- 10 %
+    assert sum(e["seconds"] for e in mj["epochs"]) <= mj["seconds"]
+    assert (out / "power.csv").read_text().startswith("time_s,watts,volts,amps\n")
+
+
+def test_e2train_train_with_an_unopenable_meter_is_a_clear_error(tmp_path, capsys):
+    from e2train.cli import main
+
+    argv = ["train", "--out", str(tmp_path / "r"), "--meter", "um24c", "--port", str(tmp_path / "none"),
+            "--set", "data.dataset=synthetic", "--set", "model.arch=resnet8", "--set", "run.progress=false"]
+    assert main(argv) == 2
+    assert "cannot open serial port" in capsys.readouterr().err

@@ -19,11 +19,13 @@ window's length is subtracted from the window, so the figures are the energy tra
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 
 from .monitor import EnergyMonitor, MeterSource, integrate
+from .sample import MeterError
 from .serial_meter import METERS, open_meter
 
 KINDS = {"epoch": "epochs", "eval": "evaluations"}
@@ -49,25 +51,29 @@ class MeteredRun:
         self._open: dict[tuple[str, int], float] = {}
         self._closed: list[tuple[str, int, float, float]] = []
         self.run = None
+        self.from_iteration = 0  # a resumed run measures only what it trains itself
+        self._started = False
 
     @classmethod
     def from_args(cls, args, run_dir: str) -> "MeteredRun | None":
         if not getattr(args, "meter", None):
             return None
         if not args.port:
-            raise ValueError("--meter needs --port")
+            raise MeterError("--meter needs --port")
         meter = open_meter(args.meter, args.port, interval_s=args.meter_interval)
         return cls(meter, run_dir, args.idle_seconds)
 
     def start(self) -> "MeteredRun":
         os.makedirs(self.run_dir, exist_ok=True)
         self.monitor.start()
-        if not self.source.wait_until(0.0, timeout_s=max(10.0, 5 * self.source.meter.interval_s)):
+        # longer than the reader's 10 s grace for a first open, so that its own error is the one reported
+        if not self.source.wait_until(0.0, timeout_s=max(15.0, 5 * self.source.meter.interval_s)):
             self.monitor.stop()
-            raise RuntimeError(f"meter {self.source.name} on {self.source.meter.port} gave no sample")
+            raise MeterError(f"meter {self.source.name} on {self.source.meter.port} gave no sample")
         if self.idle_seconds > 0:
             self.monitor.measure_idle(self.idle_seconds)
         self.monitor.begin_window("run")
+        self._started = True
         return self
 
     def begin(self, kind: str, index: int) -> None:
@@ -82,7 +88,12 @@ class MeteredRun:
         self._closed.append((kind, index, t0, self.monitor.clock()))
 
     def finish(self) -> dict:
+        if not self._started:  # start() failed or never ran: nothing was measured
+            self.monitor.stop()
+            return self.summary()
         if self.run is None:
+            for kind, index in list(self._open):  # a run stopped mid-epoch: its last window ends here
+                self.end(kind, index)
             self.run = self.monitor.end_window("run")  # waits for the sample that brackets the end
             self.monitor.stop()
             samples = self.source.snapshot()
@@ -96,7 +107,7 @@ class MeteredRun:
     def summary(self) -> dict:
         idle = self.monitor.idle_watts.get(self.source.name)
         return {"run": self.run.joules if self.run else None, "seconds": self.run.seconds if self.run else None,
-                **self.windows, "idle_watts": idle, "idle_subtracted": idle is not None,
+                "from_iteration": self.from_iteration, **self.windows, "idle_watts": idle, "idle_subtracted": idle is not None,
                 "meter": self.source.name, "csv": self.csv_name, "drops": dict(self.source.meter.drops)}
 
     def __enter__(self):
@@ -104,6 +115,9 @@ class MeteredRun:
 
     def __exit__(self, *exc):
         self.finish()
+
+    def loop_windows(self, iterations_per_epoch: int) -> "LoopWindows":
+        return LoopWindows(self, iterations_per_epoch)
 
     def write_report(self, report_path: str) -> None:
         """Add ``measured_joules`` to report.json (created if absent), replacing the file atomically."""
@@ -116,3 +130,37 @@ class MeteredRun:
         with os.fdopen(fd, "w") as f:
             json.dump(report, f, indent=2)
         os.replace(tmp, report_path)
+
+
+class LoopWindows:
+    """What an iteration-based training loop calls: epochs are ``iterations_per_epoch`` iterations long
+    (the last one may be cut short), evaluations are windows of their own."""
+
+    def __init__(self, metered: MeteredRun | None, iterations_per_epoch: int):
+        self.metered = metered
+        self.per_epoch = max(1, int(iterations_per_epoch))
+
+    def start(self, iteration: int) -> None:
+        if self.metered:
+            self.metered.from_iteration = iteration
+            self.metered.begin("epoch", iteration // self.per_epoch)
+
+    def after_iteration(self, iteration: int, end: int) -> None:
+        """Call with the number of iterations done; ``end`` is where this run stops."""
+        if self.metered and iteration % self.per_epoch == 0:
+            self.metered.end("epoch", iteration // self.per_epoch - 1)
+            if iteration < end:
+                self.metered.begin("epoch", iteration // self.per_epoch)
+
+    @contextlib.contextmanager
+    def evaluation(self, iteration: int):
+        if self.metered:
+            self.metered.begin("eval", iteration)
+        try:
+            yield
+        finally:
+            if self.metered:
+                self.metered.end("eval", iteration)
+
+    def finish(self) -> dict | None:
+        return self.metered.finish() if self.metered else None

@@ -7,6 +7,8 @@ import os
 import sys
 
 from ..data import DatasetError
+from ..power.sample import MeterError
+from ..power.training import MeteredRun, add_meter_arguments
 from .checkpoint import CheckpointError
 from .config import ConfigError
 
@@ -18,6 +20,7 @@ def register(sub) -> None:
                    help="override a config key, e.g. --set model.arch=resnet38 (repeatable)")
     p.add_argument("--out", help="run folder (default: runs/<run.name>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
+    add_meter_arguments(p)
     p.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="top-1/top-5 of a checkpoint on a CIFAR split")
@@ -39,7 +42,7 @@ def _fail(msg: str, code: int = 2) -> int:
     return code
 
 
-def _run(cfg: dict, out: str, resume: bool) -> int:
+def _run(cfg: dict, out: str, resume: bool, args=None) -> int:
     from .loop import Divergence, Trainer
 
     trainer = Trainer(cfg, out)
@@ -48,10 +51,20 @@ def _run(cfg: dict, out: str, resume: bool) -> int:
             print(f"resuming {out} at iteration {trainer.iteration} of {trainer.total}", file=sys.stderr)
         else:
             print(f"no checkpoint in {out}: starting from scratch", file=sys.stderr)
+    metered = MeteredRun.from_args(args, out) if args is not None else None
     try:
+        if metered is not None:
+            trainer.meter = metered.start()  # idle baseline first, then a window over the whole run
         report = trainer.run()
     except Divergence as exc:
         return _fail(str(exc), 3)
+    finally:
+        if metered is not None:
+            metered.finish()
+    if "measured_joules" in report:
+        m = report["measured_joules"]
+        print(f"measured {m['run']:.1f} J over {m['seconds']:.1f} s with {m['meter']}"
+              + (f" (idle {m['idle_watts']:.2f} W subtracted)" if m["idle_subtracted"] else ""), file=sys.stderr)
     summary = {k: report[k] for k in ("top1", "top5", "iterations", "smd_dropped", "slu_executed_ratio", "mac_savings", "wall_seconds")}
     print(json.dumps(summary))
     print(f"wrote {os.path.join(out, 'report.json')}", file=sys.stderr)
@@ -64,8 +77,8 @@ def _train(args) -> int:
     try:
         cfg = load_config(args.config, args.overrides)
         out = args.out or os.path.join("runs", cfg["run"]["name"])
-        return _run(cfg, out, args.resume)
-    except (ConfigError, DatasetError, CheckpointError) as exc:
+        return _run(cfg, out, args.resume, args)
+    except (ConfigError, DatasetError, CheckpointError, MeterError) as exc:
         return _fail(str(exc))
 
 
