@@ -79,6 +79,22 @@ def test_the_training_librarys_report_shape(tmp_path):
     assert r.estimated_j < r.baseline_j and r.savings == pytest.approx(0.1 / 9, rel=0.05)
 
 
+def test_a_psg_report_with_macs_by_bits(tmp_path):
+    """The PSG library's ``macs_by_bits``: quantised convs by width, "32x32" for the float layers."""
+    by_bits = {"forward": {"8x8": 1e12, "32x32": 1e9}, "backward_data": {"16x8": 1e12, "32x32": 1e9},
+               "backward_weight": {"4x10": 1e12, "8x16": 3e11, "32x32": 1e9}}
+    d = _run(tmp_path, "psg", top1=0.9, macs={p: 1.001e12 for p in by_bits}, macs_by_bits=by_bits,
+             psg_predicted_ratio=0.7)
+    r = run_energy(d, HOROWITZ45)
+    t = HOROWITZ45
+    fp = t.fp_mult(32) + t.fp_add(32)
+    hand = 1e12 * (t.int_mult(8, 8) + t.int_add(32) + t.int_mult(16, 8) + t.int_add(48) + t.int_mult(4, 10)
+                   + t.int_add(32)) + 3e11 * (t.int_mult(8, 16) + t.int_add(48)) + 3e9 * fp
+    assert r.precision == "psg" and r.parts["compute"] == pytest.approx(hand * 1e-12)
+    assert r.macs == pytest.approx(3.003e12)  # the fall-back MACs are work on weights already counted
+    assert parse_width("32x32") == ("fp", 32)
+
+
 def test_a_report_without_a_model_leaves_memory_out_and_says_so(tmp_path):
     d = _run(tmp_path, "anon", top1=90.0, macs=3e9, precision="fixed8")
     rep = json.loads((tmp_path / "anon" / "report.json").read_text())

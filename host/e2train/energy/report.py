@@ -4,7 +4,8 @@ savings against the 32-bit SGD baseline of the same schedule, as a table and a F
 report.json fields used (written by ``e2train train``): ``top1``, ``macs`` (per phase ``forward`` /
 ``backward_data`` / ``backward_weight``: a number, or a mapping from bit widths such as ``"8x8"``,
 ``"16x8"``, ``"4x10"``, ``"8x16"`` or ``"fp32"`` to a number), ``baseline_macs`` (a number or the same
-per-phase form; ``baseline_macs_per_phase`` preferred), ``psg_predicted_ratio``, ``slu_executed_ratio``, ``wall_seconds``, the model name
+per-phase form; ``baseline_macs_per_phase`` preferred), ``macs_by_bits`` (preferred over ``macs``: per phase, MACs by operand widths, ``"32x32"`` for float layers),
+``psg_predicted_ratio``, ``slu_executed_ratio``, ``wall_seconds``, the model name
 (``arch``, ``model`` or ``config.model.arch``), the batch (``config.schedule.batch_size``), ``precision`` (``fp32``, ``fixed8``, ``psg``) and, when a meter ran,
 ``measured_joules`` (``{"run": J, ...}`` or a number).
 
@@ -31,8 +32,11 @@ class ReportError(ValueError):
 
 
 def parse_width(key: str) -> tuple:
-    """``"8x8"``, ``"int16xint8"``, ``"4*10"`` -> ('int', a, b); ``"fp32"``, ``"float32"`` -> ('fp', 32)."""
+    """``"8x8"``, ``"int16xint8"``, ``"4*10"`` -> ('int', a, b); ``"fp32"``, ``"float32"`` and the training
+    library's ``"32x32"`` (its key for the layers that stay in float) -> ('fp', 32)."""
     k = str(key).lower()
+    if k == "32x32":
+        return ("fp", 32)
     nums = [int(n) for n in re.findall(r"\d+", k)]
     if ("fp" in k or "float" in k) and nums:
         return ("fp", nums[0])
@@ -100,7 +104,11 @@ def _precision(rep: dict) -> str:
     p = rep.get("precision") or cfg.get("precision")
     if p in ("fp32", "fixed8", "psg"):
         return p
-    return "psg" if rep.get("psg_predicted_ratio") is not None else "fp32"
+    if rep.get("psg_predicted_ratio") is not None:
+        return "psg"
+    by_bits = rep.get("macs_by_bits") or {}
+    widths = {parse_width(k) for ph in by_bits.values() if isinstance(ph, dict) for k in ph}
+    return "fixed8" if any(w[0] == "int" for w in widths) else "fp32"
 
 
 def _model(rep: dict) -> str | None:
@@ -178,7 +186,7 @@ def run_energy(run_dir: str, table: EnergyTable) -> RunEnergy:
         notes.append(f"memory traffic not estimated: {exc}")
     if mem is None and not notes:
         notes.append("memory traffic not estimated: the report names no model")
-    widths = _widths(rep["macs"], precision, predicted)
+    widths = _widths(rep.get("macs_by_bits") or rep["macs"], precision, predicted)
     compute = sum(mac_pj(w, table) * n for ph in widths.values() for w, n in ph.items()) * PJ
     phase_macs = {p: _phase_macs(widths[p]) for p in PHASES}
     macs = sum(phase_macs.values())
