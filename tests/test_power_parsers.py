@@ -117,6 +117,12 @@ def test_wt310_lines():
     # a response cut short and glued to the next one: five fields that each parse, refused as a whole
     assert p.feed(b"2.3000E+02,3.4957E-02,72.3000E+02,3.4957E-02,7.2300E+00\n") == []
     assert p.drops["bad_frame"] == 4
+    # noise ending in a line feed and a minus sign glued onto the next response's voltage: in range,
+    # but a negative U needs P = U I, which the positive P is not
+    assert p.feed(b"-2.3000E+02,3.4957E-02,7.9000E+00\n9.0E+01,1.0E+00,9.5E+01\n") == []
+    assert p.drops["inconsistent"] == 2  # the second: P above U x I
+    [s] = p.feed(b"-1.2000E+01,-5.0000E-01,6.0000E+00\n")  # DC with both negative: P = U I = +6 W
+    assert s.watts == 6.0
     line = format_response(230.0, 0.0345, 7.77)
     assert line == b"2.3000E+02,3.4500E-02,7.7700E+00\n" and len(p.feed(line[:5]) + p.feed(line[5:])) == 1
 

@@ -81,10 +81,15 @@ def test_e2train_train_with_a_meter(tmp_path, capsys):
     assert (out / "power.csv").read_text().startswith("time_s,watts,volts,amps\n")
 
 
-def test_e2train_train_with_an_unopenable_meter_is_a_clear_error(tmp_path, capsys):
+def test_an_unopenable_meter_is_a_clear_error(tmp_path, capsys):
     from e2train.cli import main
+    from e2train.power.serial_meter import open_meter
 
-    argv = ["train", "--out", str(tmp_path / "r"), "--meter", "um24c", "--port", str(tmp_path / "none"),
-            "--set", "data.dataset=synthetic", "--set", "model.arch=resnet8", "--set", "run.progress=false"]
+    metered = MeteredRun(open_meter("um24c", str(tmp_path / "none"), first_open_timeout_s=0.3), str(tmp_path))
+    with pytest.raises(MeterError, match="cannot open serial port"):
+        metered.start()
+    assert metered.finish()["run"] is None  # nothing measured, and finishing is safe
+    argv = ["train", "--out", str(tmp_path / "r"), "--meter", "um24c", "--set", "data.dataset=synthetic",
+            "--set", "model.arch=resnet8", "--set", "run.progress=false"]
     assert main(argv) == 2
-    assert "cannot open serial port" in capsys.readouterr().err
+    assert "--meter needs --port" in capsys.readouterr().err

@@ -31,7 +31,8 @@ class SerialMeter:
     columns = ("watts", "volts", "amps")
 
     def __init__(self, port: str, *, interval_s: float = 1.0, stall_s: float | None = None,
-                 reconnect_s: float = 0.5, baudrate: int | None = None, clock=time.time):
+                 reconnect_s: float = 0.5, baudrate: int | None = None, first_open_timeout_s: float = 10.0,
+                 clock=time.time):
         if interval_s <= 0:
             raise ValueError(f"interval must be positive, got {interval_s}")
         self.port = port
@@ -40,6 +41,7 @@ class SerialMeter:
         self.interval_s = interval_s
         self.stall_s = stall_s if stall_s is not None else max(3 * interval_s, 2.0)
         self.reconnect_s = reconnect_s
+        self.first_open_timeout_s = first_open_timeout_s  # grace for a device still being plugged in
         self.clock = clock
         self.parser = self.make_parser()
         self.events = DropCounter()  # connections, disconnects, stalls, failed opens
@@ -93,9 +95,11 @@ class SerialMeter:
         self._close()
 
     def samples(self, duration_s: float | None = None, stop: threading.Event | None = None,
-                first_open_timeout_s: float = 10.0) -> Iterator[Sample]:
+                first_open_timeout_s: float | None = None) -> Iterator[Sample]:
         """Yield samples until ``duration_s`` passes or ``stop`` is set. Raises MeterError only when the
         port never opened within ``first_open_timeout_s``; later failures are recovered from."""
+        if first_open_timeout_s is None:
+            first_open_timeout_s = self.first_open_timeout_s
         t_start = time.monotonic()
         ever_open = False
         next_poll = 0.0

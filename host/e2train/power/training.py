@@ -66,8 +66,9 @@ class MeteredRun:
     def start(self) -> "MeteredRun":
         os.makedirs(self.run_dir, exist_ok=True)
         self.monitor.start()
-        # longer than the reader's 10 s grace for a first open, so that its own error is the one reported
-        if not self.source.wait_until(0.0, timeout_s=max(15.0, 5 * self.source.meter.interval_s)):
+        # longer than the reader's grace for a first open, so that its own error is the one reported
+        meter = self.source.meter
+        if not self.source.wait_until(0.0, timeout_s=meter.first_open_timeout_s + max(5.0, 5 * meter.interval_s)):
             self.monitor.stop()
             raise MeterError(f"meter {self.source.name} on {self.source.meter.port} gave no sample")
         if self.idle_seconds > 0:

@@ -12,7 +12,8 @@ Set-up sent once per connection::
 then ``:NUMeric:NORMal:VALue?`` per sample, answered by one line ``<U>,<I>,<P>`` ended by LF, CR LF
 or CR (the instrument's terminator setting). In ASCII format the instrument answers ``NAN`` where data do not exist and
 ``INF`` on overrange, overflow or a data error; such a line is dropped and counted, as is any line
-that is not exactly three values (noise on the line, a response cut short and glued to the next).
+that is not exactly three values (noise on the line, a response cut short and glued to the next), and
+one whose values break physics: |P| above |U| |I|, or in DC mode (a negative U or I) P not U I.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ SETUP = (
 )
 QUERY = b":NUMeric:NORMal:VALue?\r\n"
 MAX_LINE = 120
+CONSISTENCY_REL = 0.02
+CONSISTENCY_ABS_W = 0.01
 # The largest ranges (600 V, 20 A) with the 140 % display headroom; DC mode can read negative.
 LIMITS = Limits(watts=(-12000.0, 12000.0), volts=(-840.0, 840.0), amps=(-28.0, 28.0))
 _NUMBER = re.compile(rb"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?$")
@@ -100,4 +103,19 @@ class WT310Parser:
         if not LIMITS.check(watts, volts, amps):
             self.drops["out_of_range"] += 1
             return None
+        if not _physical(volts, amps, watts):
+            self.drops["inconsistent"] += 1
+            return None
         return Sample(self.clock(), watts, volts, amps)
+
+
+def _physical(u: float, i: float, p: float) -> bool:
+    """Active power never exceeds apparent power, |P| <= |U| |I|; a negative U or I (DC mode) makes
+    P = U I, sign included. Both within the instruments' accuracy plus display resolution."""
+    s = abs(u * i)
+    slack = CONSISTENCY_REL * s + CONSISTENCY_ABS_W
+    if abs(p) > s + slack:
+        return False
+    if (u < 0 or i < 0) and abs(p - u * i) > slack:
+        return False
+    return True
