@@ -7,6 +7,8 @@ import os
 import sys
 
 from ..data import DatasetError
+from ..power.sample import MeterError
+from ..power.training import MeteredRun, add_meter_arguments
 from .checkpoint import CheckpointError
 from .config import ConfigError
 
@@ -24,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--device", help="the backend's device option, e.g. sim for pynq; sets model.conv_options.device")
     p.add_argument("--scale", type=float, help="multiply schedule.iterations by this (LR steps and SWA follow: "
                    "they are fractions), e.g. 0.1 for a CPU run of a GPU schedule")
+    add_meter_arguments(p)
     p.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="top-1/top-5 of a checkpoint on a CIFAR split")
@@ -45,7 +48,7 @@ def _fail(msg: str, code: int = 2) -> int:
     return code
 
 
-def _run(cfg: dict, out: str, resume: bool) -> int:
+def _run(cfg: dict, out: str, resume: bool, args=None) -> int:
     from .loop import Divergence, Trainer
 
     trainer = Trainer(cfg, out)
@@ -54,10 +57,20 @@ def _run(cfg: dict, out: str, resume: bool) -> int:
             print(f"resuming {out} at iteration {trainer.iteration} of {trainer.total}", file=sys.stderr)
         else:
             print(f"no checkpoint in {out}: starting from scratch", file=sys.stderr)
+    metered = MeteredRun.from_args(args, out) if args is not None else None
     try:
+        if metered is not None:
+            trainer.meter = metered.start()  # idle baseline first, then a window over the whole run
         report = trainer.run()
     except Divergence as exc:
         return _fail(str(exc), 3)
+    finally:
+        if metered is not None:
+            metered.finish()
+    if "measured_joules" in report:
+        m = report["measured_joules"]
+        print(f"measured {m['run']:.1f} J over {m['seconds']:.1f} s with {m['meter']}"
+              + (f" (idle {m['idle_watts']:.2f} W subtracted)" if m["idle_subtracted"] else ""), file=sys.stderr)
     summary = {k: report[k] for k in ("top1", "top5", "iterations", "smd_dropped", "slu_executed_ratio", "mac_savings", "wall_seconds")}
     print(json.dumps(summary))
     print(f"wrote {os.path.join(out, 'report.json')}", file=sys.stderr)
@@ -71,8 +84,8 @@ def _train(args) -> int:
         cfg = load_config(args.config, args.overrides)
         _apply_run_flags(cfg, args)
         out = args.out or os.path.join("runs", cfg["run"]["name"])
-        return _run(cfg, out, args.resume)
-    except (ConfigError, DatasetError, CheckpointError) as exc:
+        return _run(cfg, out, args.resume, args)
+    except (ConfigError, DatasetError, CheckpointError, MeterError) as exc:
         return _fail(str(exc))
 
 

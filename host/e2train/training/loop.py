@@ -21,6 +21,7 @@ from .. import __version__
 from ..data import ImageSet
 from ..data.batches import BatchSchedule, mix_seed
 from ..models.macs import PHASES, MacCounter, full_macs_per_sample, training_macs
+from ..power.training import LoopWindows
 from .checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .config import scheduled_iterations
 from .evaluate import evaluate
@@ -69,6 +70,7 @@ class Trainer:
         gated = set(id(b) for b in self.model.gated_blocks)
         self.gated_macs = [m for m, b in zip(blocks, self.model.res_blocks) if id(b) in gated]
         self.iteration = 0
+        self.meter = None  # a power.training.MeteredRun when the run is metered (train --meter)
         self.stats = {
             "smd_dropped": 0, "executed_iterations": 0,
             "skippable_macs_total": 0, "skippable_macs_ran": 0, "block_pairs_total": 0, "block_pairs_ran": 0,
@@ -221,6 +223,8 @@ class Trainer:
             bar = tqdm(total=self.total, initial=self.iteration, desc=run["name"], unit="it", dynamic_ncols=True,
                        mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
         window = {"loss": 0.0, "ce": 0.0, "acc": 0.0, "n": 0, "ran": 0, "total": 0}
+        energy = LoopWindows(self.meter, len(self.train_set) // self.cfg["schedule"]["batch_size"])
+        energy.start(self.iteration)
         try:
             while self.iteration < end:
                 i = self.iteration
@@ -232,6 +236,7 @@ class Trainer:
                     raise Divergence(f"{exc}; stopped, {kept}") from None
                 self.iteration = i + 1
                 self._plugin("after_iteration")
+                energy.after_iteration(self.iteration, end)
                 if res is not None:
                     for k in ("loss", "ce", "acc"):
                         window[k] += res[k]
@@ -249,7 +254,8 @@ class Trainer:
                     window = dict.fromkeys(window, 0)
                     window.update(loss=0.0, ce=0.0, acc=0.0)
                 if run["eval_every"] and self.iteration % run["eval_every"] == 0 and self.val_set is not None and self.iteration < self.total:
-                    ev = evaluate(self.model, self.val_set, self.cfg["data"]["eval_batch"], self.device)
+                    with energy.evaluation(self.iteration):
+                        ev = evaluate(self.model, self.val_set, self.cfg["data"]["eval_batch"], self.device)
                     self._write_metric({"iteration": self.iteration, "val_top1": ev["top1"], "val_top5": ev["top5"]})
                 if (run["checkpoint_every"] and self.iteration % run["checkpoint_every"] == 0) or self.iteration == self.total:
                     self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
@@ -261,9 +267,13 @@ class Trainer:
             return None
         t1 = time.perf_counter()
         self._plugin("before_final_eval")
-        ev = evaluate(self.model, self.val_set, self.cfg["data"]["eval_batch"], self.device) if self.val_set is not None else {}
+        with energy.evaluation(self.iteration):
+            ev = evaluate(self.model, self.val_set, self.cfg["data"]["eval_batch"], self.device) if self.val_set is not None else {}
         self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
         report = self.report(ev, eval_seconds=time.perf_counter() - t1)
+        measured = energy.finish()
+        if measured is not None:
+            report["measured_joules"] = measured
         with open(os.path.join(self.out, "report.json"), "w") as f:
             json.dump(report, f, indent=2)
         return report
