@@ -1,0 +1,177 @@
+"""``PynqFabric``: the ``pynq`` fabric backend, the driver of the three HLS kernels on the ZedBoard.
+
+>>> fab = get_fabric("pynq")                  # on the board: loads bitstreams/e2train.bit
+>>> fab = get_fabric("pynq", device="sim")    # anywhere: the same driver on a simulated board
+
+Per kernel call: copy the operands into contiguous DDR buffers (``allocate``, layouts of
+``layouts.py``), flush them out of the CPU caches, program the kernel's registers, start it and wait
+(``driver.KernelRunner``), invalidate the output buffers and copy the results out. Buffers are kept
+per kernel and shape and reused, since CMA allocation is slow on the board.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..fabric.base import Fabric, FabricError, PsgResult
+from . import regmap
+from .driver import KernelRunner
+from .errors import BitstreamError
+from .layouts import Shape, buffer_specs
+from .manifest import Manifest, load_manifest, verify_bitstream
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class PynqFabric(Fabric):
+    name = "pynq"
+
+    def __init__(
+        self,
+        device=None,
+        bitfile=None,
+        manifest=None,
+        verify: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        download: bool = True,
+        api: str = "auto",
+        executor: str = "auto",
+    ):
+        self.manifest: Manifest = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+        self.overlay = None
+        self.bitfile = None
+        if device is None:  # the board
+            self.api, self.device, ip_dict = self._open_board(bitfile, verify, download)
+        else:
+            self.api, self.device, ip_dict = self._open_sim(device, bitfile, verify, api, executor)
+        self.timeout = float(timeout)
+        self.runners = {name: self._runner(name, ip_dict) for name in regmap.KERNELS}
+        self._buffers: dict[tuple[str, str], object] = {}
+        self.busy_s = 0.0  # wall time spent inside kernel runs (start to done)
+        self.calls = 0
+
+    # -- opening ------------------------------------------------------------------------------------
+    def _open_board(self, bitfile, verify, download):
+        from ..fabric import BackendUnavailable
+        from .pynq_api import import_pynq
+
+        pynq = import_pynq()
+        if pynq is None:
+            raise BackendUnavailable(
+                "fabric backend 'pynq' on the board needs the pynq package (the PYNQ image has it); "
+                "off the board use get_fabric('pynq', device='sim')"
+            )
+        self.bitfile = bitfile or self.manifest.default_bitfile()
+        if verify:
+            verify_bitstream(self.bitfile, self.manifest)
+        self.overlay = pynq.Overlay(str(self.bitfile), download=download)
+        device = getattr(self.overlay, "device", None) or pynq.Device.active_device
+        return pynq, device, self.overlay.ip_dict
+
+    def _open_sim(self, device, bitfile, verify, api, executor):
+        from .pynq_api import get_api
+        from .sim_device import SimDevice
+
+        if isinstance(device, str):
+            if device != "sim":
+                raise ValueError(f"device must be None (the board), 'sim' or a pynq Device, got {device!r}")
+            device = SimDevice(self.manifest, executor=executor)
+        if bitfile is not None:  # the simulated download: check it as on the board, map its IPs
+            self.bitfile = bitfile
+            hwh = verify_bitstream(bitfile, self.manifest) if verify else None
+            if hwh is not None and hasattr(device, "load_hwh"):
+                device.load_hwh(hwh)
+        return get_api(api), device, device.ip_dict
+
+    def _runner(self, kernel: str, ip_dict) -> KernelRunner:
+        k = self.manifest.kernels[kernel]
+        ip = ip_dict.get(k.instance)
+        if ip is None:
+            raise BitstreamError(f"the loaded design has no {k.instance!r} ({kernel}); is the e2train bitstream loaded?")
+        if int(ip["phys_addr"]) != k.base_address:
+            raise BitstreamError(
+                f"{k.instance} is at {int(ip['phys_addr']):#x} in the loaded design but at {k.base_address:#x} in "
+                f"the manifest {self.manifest.path}"
+            )
+        return KernelRunner(self.api, self.device, k.instance, k.base_address, int(ip["addr_range"]), regmap.TOPS[kernel], self.timeout)
+
+    # -- buffers ------------------------------------------------------------------------------------
+    def _buffer(self, kernel: str, spec, s: Shape):
+        key = (kernel, spec.name)
+        shape = spec.shape(s)
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape:
+            if buf is not None:
+                buf.freebuffer()
+            buf = self.api.allocate(shape, spec.dtype, target=self.device)
+            self._buffers[key] = buf
+        return buf
+
+    def _run(self, kernel: str, s: Shape, inputs: dict[str, np.ndarray], extra: dict | None = None):
+        if max(s.h, s.wd) > regmap.MAX_HW:
+            raise FabricError(
+                f"{kernel}: input {s.h}x{s.wd} exceeds the {regmap.MAX_HW}x{regmap.MAX_HW} planes the kernels are "
+                "built for; run larger layers on another backend"
+            )
+        bufs = {spec.name: self._buffer(kernel, spec, s) for spec in buffer_specs(kernel)}
+        for spec in buffer_specs(kernel):
+            if spec.direction == "in":
+                bufs[spec.name][...] = inputs[spec.name]
+                bufs[spec.name].flush()
+        scalars = {"n": s.n, "c": s.c, "h": s.h, "wd": s.wd, "o": s.o, "k": s.k, "stride": s.stride, **(extra or {})}
+        t0 = time.perf_counter()
+        outs = self.runners[kernel].run(scalars, bufs)
+        self.busy_s += time.perf_counter() - t0
+        self.calls += 1
+        results = {}
+        for spec in buffer_specs(kernel):
+            if spec.direction == "out":
+                bufs[spec.name].invalidate()
+                results[spec.name] = np.array(bufs[spec.name], dtype=spec.dtype, copy=True)
+        return results, outs
+
+    # -- the three kernels --------------------------------------------------------------------------
+    def _conv_fwd(self, x, w, k, stride):
+        s = Shape(x.shape[0], x.shape[1], x.shape[2], x.shape[3], w.shape[0], k, stride)
+        res, _ = self._run("conv_fwd", s, {"x": x, "w": w})
+        return res["y"]
+
+    def _conv_bwd_data(self, g, w, k, stride, in_hw):
+        s = Shape(g.shape[0], w.shape[1], in_hw[0], in_hw[1], w.shape[0], k, stride)
+        res, _ = self._run("conv_bwd_data", s, {"gy": g, "w": w})
+        return res["gx"]
+
+    def _conv_bwd_weight_psg(self, x, g, k, stride, beta_q, mode):
+        s = Shape(x.shape[0], x.shape[1], x.shape[2], x.shape[3], g.shape[1], k, stride)
+        res, outs = self._run(
+            "conv_bwd_weight_psg", s, {"x": x, "gy": g}, {"beta_q": beta_q, "mode": regmap.MODES[mode]}
+        )
+        if mode == "full":
+            return PsgResult(sign=res["sign"], predicted=0, mode="full", g_full=res["g_full"])
+        # g_full holds phase-2 results only where the prediction was not confident: not returned.
+        return PsgResult(
+            sign=res["sign"], predicted=outs["predicted"], mode="psg", g_msb=res["g_msb"], max_abs_msb=outs["max_abs_msb"]
+        )
+
+    # -- lifetime -----------------------------------------------------------------------------------
+    def close(self) -> None:
+        for buf in self._buffers.values():
+            buf.freebuffer()
+        self._buffers.clear()
+
+    def describe(self) -> dict:
+        """What is loaded: for ``e2train board info``."""
+        executor = getattr(getattr(self.device, "executor", None), "name", None)
+        return {
+            "device": "simulated ZedBoard" if executor else getattr(self.device, "name", type(self.device).__name__),
+            "executor": executor,
+            "api": getattr(self.api, "name", "pynq"),
+            "bitfile": str(self.bitfile) if self.bitfile else None,
+            "design": f"{self.manifest.design} v{self.manifest.design_version}, register map v{self.manifest.regmap_version}",
+            "kernels": {r.top.kernel: f"{r.instance} at {r.base_address:#x}" for r in self.runners.values()},
+        }
+
+    def __repr__(self) -> str:
+        return f"<Fabric pynq on {type(self.device).__name__}>"

@@ -1,0 +1,278 @@
+"""A simulated ZedBoard: a ``pynq.Device`` with memory-mapped kernel registers and DDR buffers.
+
+It behaves like the programmable logic as the driver sees it, so that the driver's own code is what
+the tests drive:
+
+* each kernel instance has the AXI-Lite registers of its HLS top (``regmap``): writing ap_start to
+  CTRL executes the kernel on the DDR buffers its address registers point at (through an executor:
+  the csim library, or the reference model), then raises ap_done (clear on read) and ap_idle;
+* DDR is not coherent with the host's view: a buffer's host array and its device memory are two
+  copies, ``flush`` copies host -> device and ``invalidate`` device -> host, so a driver that forgets
+  either reads or computes stale data, as it would on the board;
+* fresh buffers hold garbage (0xCD), as CMA memory does; addresses outside any buffer are bus errors;
+* ``hang={"conv_fwd"}`` makes a kernel never finish, to exercise the driver's timeout.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+
+import numpy as np
+
+from . import regmap
+from .errors import BoardError
+from .pynq_api import CompatDevice, import_pynq
+
+_pynq = import_pynq()
+_DeviceBase = _pynq.Device if _pynq is not None else CompatDevice
+
+PAGE = 4096
+GARBAGE = 0xCD
+
+
+class SimBusError(BoardError):
+    """A kernel of the simulated board touched memory outside every allocated buffer."""
+
+
+class SimBuffer(np.ndarray):
+    """The host's view of a contiguous device buffer (what ``pynq.allocate`` returns on the board)."""
+
+    def __new__(cls, shape, dtype, device, device_address: int, bo: int):
+        self = np.ndarray.__new__(cls, shape, dtype)
+        self._sim, self.device_address, self.bo, self.coherent = device, device_address, bo, False
+        return self
+
+    def __array_finalize__(self, obj):
+        if isinstance(obj, SimBuffer) and getattr(obj, "device_address", None) is not None:
+            offset = self.__array_interface__["data"][0] - obj.__array_interface__["data"][0]
+            self._sim, self.bo, self.coherent = obj._sim, obj.bo, obj.coherent
+            self.device_address = obj.device_address + offset
+        else:
+            self._sim = self.device_address = self.bo = None
+            self.coherent = False
+
+    @property
+    def device(self):
+        # pynq buffers name their device .device (numpy 2 arrays have a .device of their own)
+        return self._sim
+
+    @property
+    def physical_address(self) -> int:
+        return self.device_address
+
+    @property
+    def virtual_address(self) -> int:
+        return self.__array_interface__["data"][0]
+
+    @property
+    def offset(self) -> int:
+        return self.device_address - self.device.buffer_base(self.bo)
+
+    def flush(self) -> None:
+        self.device.flush(self.bo, self.offset, self.virtual_address, self.nbytes)
+
+    def invalidate(self) -> None:
+        self.device.invalidate(self.bo, self.offset, self.virtual_address, self.nbytes)
+
+    def freebuffer(self) -> None:
+        if self.device is not None:
+            self.device.free(self.bo)
+
+    sync_to_device = flush
+    sync_from_device = invalidate
+
+
+class _Allocation:
+    def __init__(self, bo: int, address: int, nbytes: int, host: SimBuffer):
+        self.bo, self.address, self.nbytes, self.host = bo, address, nbytes, host
+        self.memory = np.full(nbytes, GARBAGE, dtype=np.uint8)  # the DDR the kernels see
+        self.host_bytes = host.reshape(-1).view(np.uint8)  # the host's (cached) copy
+        self.freed = False
+
+
+class _KernelRegs:
+    """Registers of one HLS top (ap_ctrl_hs) and its state."""
+
+    def __init__(self, top: regmap.Top, base: int, size: int):
+        self.top, self.base, self.size = top, base, size
+        self.words: dict[int, int] = {}
+        self.running = self.done = self.ready = False
+        self.runs = 0
+
+
+class SimDevice(_DeviceBase):
+    """The simulated board; pass it as ``device=`` (or ``device="sim"``) to the pynq fabric."""
+
+    capabilities = {"REGISTER_RW": True}
+
+    def __init__(self, manifest=None, executor="auto", hang=(), memory_base=0x1000_0000, memory_size=256 << 20):
+        super().__init__("e2train-sim")
+        from .executors import get_executor
+        from .manifest import load_manifest
+
+        self.manifest = manifest if manifest is not None and not isinstance(manifest, (str, bytes)) else load_manifest(manifest)
+        self.executor = get_executor(executor)
+        self.hang = set(hang)
+        self.memory_base, self.memory_size = memory_base, memory_size
+        self._allocs: dict[int, _Allocation] = {}
+        self._starts: list[int] = []  # sorted addresses of live allocations
+        self._by_start: dict[int, _Allocation] = {}
+        self._next_bo = 1
+        self.flushes = self.invalidates = 0
+        self.bitfile_name = None
+        self.load_ips({k.instance: (k.kernel, k.base_address, k.address_range) for k in self.manifest.kernels.values()})
+
+    # -- the design: which kernels sit where --------------------------------------------------------
+    def load_ips(self, ips: dict[str, tuple[str, int, int]]) -> None:
+        """instance -> (kernel, base address, range): what a downloaded bitstream puts on the bus."""
+        self._regs = {inst: _KernelRegs(regmap.TOPS[kernel], base, size) for inst, (kernel, base, size) in ips.items()}
+        self.ip_dict = {
+            inst: {"phys_addr": r.base, "addr_range": r.size, "type": r.top.top, "state": None}
+            for inst, r in self._regs.items()
+        }
+
+    def load_hwh(self, hwh) -> None:
+        """Map the kernels where the hwh of a bitstream puts them (the simulated "download")."""
+        from .hwh import read_hwh
+
+        ips = read_hwh(hwh)
+        by_instance = {k.instance: k.kernel for k in self.manifest.kernels.values()}
+        self.load_ips(
+            {inst: (by_instance[inst], ip.base_address, ip.address_range) for inst, ip in ips.items() if inst in by_instance}
+        )
+        self.bitfile_name = str(hwh)
+
+    def runs(self, instance: str) -> int:
+        return self._regs[instance].runs
+
+    # -- registers ----------------------------------------------------------------------------------
+    def _find_regs(self, address: int, length: int) -> tuple[_KernelRegs, int]:
+        for r in self._regs.values():
+            if r.base <= address and address + length <= r.base + r.size:
+                return r, address - r.base
+        raise SimBusError(f"register access at {address:#x} (+{length} bytes) hits no kernel of the simulated design")
+
+    def read_registers(self, address: int, length: int) -> bytes:
+        if address % 4 or length % 4:
+            raise SimBusError(f"unaligned register read at {address:#x} ({length} bytes)")
+        return b"".join(struct.pack("<I", self._read_word(*self._find_regs(address + i, 4))) for i in range(0, length, 4))
+
+    def write_registers(self, address: int, data: bytes) -> None:
+        if address % 4 or len(data) % 4:
+            raise SimBusError(f"unaligned register write at {address:#x} ({len(data)} bytes)")
+        for i in range(0, len(data), 4):
+            r, off = self._find_regs(address + i, 4)
+            self._write_word(r, off, struct.unpack("<I", data[i : i + 4])[0])
+
+    def _read_word(self, r: _KernelRegs, off: int) -> int:
+        if off == regmap.CTRL:
+            value = (
+                (regmap.AP_START if r.running else 0)
+                | (regmap.AP_DONE if r.done else 0)
+                | (regmap.AP_IDLE if not r.running else 0)
+                | (regmap.AP_READY if r.ready else 0)
+            )
+            r.done = r.ready = False  # clear on read
+            return value
+        for a in r.top.args:
+            if a.kind == "out" and off == a.vld_offset:
+                value = r.words.get(off, 0)
+                r.words[off] = 0  # the valid bit clears on read
+                return value
+        return r.words.get(off, 0)
+
+    def _write_word(self, r: _KernelRegs, off: int, value: int) -> None:
+        if off == regmap.CTRL:
+            if value & regmap.AP_START and not r.running:
+                self._start(r)
+            return
+        if off in (regmap.AP_RETURN,) or any(a.kind == "out" and off in (a.offset, a.vld_offset) for a in r.top.args):
+            return  # read-only
+        r.words[off] = value
+
+    def _start(self, r: _KernelRegs) -> None:
+        r.running, r.done = True, False
+        r.runs += 1
+        if r.top.kernel in self.hang:
+            return  # never finishes: the driver must time out
+        args = {}
+        for a in r.top.args:
+            if a.kind == "ptr":
+                args[a.name] = r.words.get(a.offset, 0) | (r.words.get(a.offset + 4, 0) << 32)
+            elif a.kind == "in":
+                args[a.name] = struct.unpack("<i", struct.pack("<I", r.words.get(a.offset, 0)))[0]
+        ret, outs = self.executor.run(r.top, args, self.device_view)
+        for a in r.top.args:
+            if a.kind == "out" and a.name in outs:
+                r.words[a.offset] = int(outs[a.name]) & 0xFFFFFFFF
+                r.words[a.vld_offset] = 1
+        r.words[regmap.AP_RETURN] = int(ret) & 0xFFFFFFFF
+        r.running, r.done, r.ready = False, True, True
+
+    # -- memory -------------------------------------------------------------------------------------
+    def allocate(self, shape, dtype, **kwargs) -> SimBuffer:
+        dtype = np.dtype(dtype)
+        nbytes = max(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, 1)
+        size = -(-nbytes // PAGE) * PAGE
+        address = self._find_gap(size)
+        bo = self._next_bo
+        self._next_bo += 1
+        host = SimBuffer(shape, dtype, self, address, bo)
+        alloc = _Allocation(bo, address, nbytes, host)
+        alloc.host_bytes[:] = GARBAGE
+        self._allocs[bo] = alloc
+        bisect.insort(self._starts, address)
+        self._by_start = {a.address: a for a in self._allocs.values()}
+        return host
+
+    def _find_gap(self, size: int) -> int:
+        cursor = self.memory_base
+        for start in self._starts:
+            a = self._by_start[start]
+            if start - cursor >= size:
+                return cursor
+            cursor = max(cursor, start + -(-a.nbytes // PAGE) * PAGE)
+        if cursor + size > self.memory_base + self.memory_size:
+            raise MemoryError(
+                f"simulated CMA pool of {self.memory_size >> 20} MiB is full ({size} bytes requested); free buffers first"
+            )
+        return cursor
+
+    def free(self, bo: int) -> None:
+        a = self._allocs.pop(bo, None)
+        if a is not None:
+            a.freed = True
+            self._starts.remove(a.address)
+            self._by_start = {x.address: x for x in self._allocs.values()}
+
+    def buffer_base(self, bo: int) -> int:
+        return self._live(bo).address
+
+    def _live(self, bo: int) -> _Allocation:
+        a = self._allocs.get(bo)
+        if a is None:
+            raise BoardError(f"buffer {bo} was freed")
+        return a
+
+    def flush(self, bo, offset, ptr, size) -> None:
+        a = self._live(bo)
+        a.memory[offset : offset + size] = a.host_bytes[offset : offset + size]
+        self.flushes += 1
+
+    def invalidate(self, bo, offset, ptr, size) -> None:
+        a = self._live(bo)
+        a.host_bytes[offset : offset + size] = a.memory[offset : offset + size]
+        self.invalidates += 1
+
+    def device_view(self, address: int, nbytes: int, what: str = "") -> np.ndarray:
+        """The DDR bytes [address, address + nbytes) as the kernels see them (a writable view)."""
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i >= 0:
+            a = self._by_start[self._starts[i]]
+            if address + nbytes <= a.address + a.nbytes:
+                return a.memory[address - a.address : address - a.address + nbytes]
+        raise SimBusError(
+            f"{what or 'a kernel'} accessed {address:#x} (+{nbytes} bytes) outside every allocated buffer: "
+            "the driver programmed a wrong address or a buffer too small"
+        )
