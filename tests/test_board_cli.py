@@ -1,0 +1,42 @@
+"""``e2train board info | flash | selftest`` on the simulated board, and their errors."""
+
+import pytest
+from board_fixtures import bitstream_folder
+
+from e2train.cli import main
+
+
+def test_board_selftest_on_the_simulated_board(capsys):
+    assert main(["board", "selftest", "--device", "sim", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "board selftest on simulated ZedBoard" in out
+    assert sum(line.endswith(" ok") for line in out.splitlines()) == 15 and "MISMATCH" not in out
+    assert "board selftest: ok (12 kernel runs" in out
+
+
+def test_board_info_names_the_design_and_the_kernels(capsys, tmp_path):
+    manifest, bit = bitstream_folder(tmp_path)
+    assert main(["board", "info", "--device", "sim", "--manifest", str(manifest)]) == 0
+    out = capsys.readouterr().out
+    assert "register map v1" in out and "xc7z020clg484-1 at 100 MHz" in out
+    assert "e2train.bit: matches the manifest" in out
+    assert "conv_bwd_weight_psg  conv_bwd_weight_psg (conv_bwd_weight_psg_top) at 0x40020000" in out
+    bit.write_bytes(b"other")
+    assert main(["board", "info", "--device", "sim", "--manifest", str(manifest)]) == 0
+    assert "e2train.bit: DOES NOT match the manifest" in capsys.readouterr().out
+
+
+def test_board_flash_checks_the_bitstream(capsys, tmp_path):
+    manifest, bit = bitstream_folder(tmp_path)
+    assert main(["board", "flash", "--device", "sim", "--manifest", str(manifest)]) == 0
+    assert f"loaded {bit} on the simulated board" in capsys.readouterr().out
+    bit.write_bytes(b"other")
+    assert main(["board", "flash", "--device", "sim", "--manifest", str(manifest)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("e2train board: error: ") and "does not match the manifest" in err
+    assert main(["board", "flash", "--device", "sim", "--manifest", str(manifest), "--no-verify"]) == 0
+
+
+def test_board_without_action_prints_help(capsys):
+    assert main(["board"]) == 2
+    assert "info" in capsys.readouterr().out
