@@ -1,0 +1,87 @@
+// The C-simulation library behind the `csim` fabric backend (host/e2train/fabric/csim.py).
+//
+// e2_<kernel>: the kernel templates of hls/src instantiated with NativeTypes and CPU tile sizes, on
+// plain C arrays: the fast path that the backend uses. The synthesizable tops themselves are exported
+// by e2_csim_ap.cpp (e2_ap_<kernel>), which the tests use to prove both paths give the same bits.
+#include <stdint.h>
+
+#include <new>
+#include <vector>
+
+#include "conv_bwd_data.h"
+#include "conv_bwd_weight_psg.h"
+#include "conv_fwd.h"
+
+namespace {
+
+using e2::NativeTypes;
+
+// CPU tile sizes (measured best on an AVX2 core; hls/README.md) and the largest plane the heap
+// buffers are laid out for: inputs up to 254 x 254.
+const int CPU_MAX_HW = 254;
+const int CPU_PLANE = (CPU_MAX_HW + 2 + 2) * (CPU_MAX_HW + 2);
+const int FWD_PO = 8, FWD_CC = 1;
+const int BWD_PC = 4, BWD_OC = 2;
+const int PSG_PO = 2, PSG_PC = 2;
+
+bool cpu_shape_ok(int n, int c, int h, int w, int o) {
+    return n >= 1 && c >= 1 && o >= 1 && h >= 1 && w >= 1 && h <= CPU_MAX_HW && w <= CPU_MAX_HW;
+}
+
+template <class V>
+struct Planes {
+    std::vector<V> data;
+    explicit Planes(int count) : data((size_t)count * CPU_PLANE, V(0)) {}
+    V (*get())[CPU_PLANE] { return reinterpret_cast<V(*)[CPU_PLANE]>(data.data()); }
+};
+
+}  // namespace
+
+extern "C" {
+
+// Largest input height/width the fast path accepts.
+int e2_max_hw(void) { return CPU_MAX_HW; }
+
+int e2_conv_fwd(const int8_t *x, const int8_t *w, int32_t *y, int n, int c, int h, int wd, int o, int k, int s) {
+    if (!cpu_shape_ok(n, c, h, wd, o)) return e2::E2_BAD_SHAPE;
+    try {
+        Planes<int16_t> xb(FWD_CC);
+        Planes<int32_t> acc(FWD_PO);
+        return e2::conv_fwd_dispatch<NativeTypes, FWD_PO, FWD_CC, false, CPU_PLANE>(x, w, y, n, c, h, wd, o, k, s,
+                                                                                    xb.get(), acc.get());
+    } catch (const std::bad_alloc &) {
+        return -1;
+    }
+}
+
+int e2_conv_bwd_data(const int16_t *g, const int8_t *w, int64_t *gx, int n, int c, int h, int wd, int o, int k,
+                     int s) {
+    if (!cpu_shape_ok(n, c, h, wd, o)) return e2::E2_BAD_SHAPE;
+    try {
+        Planes<int16_t> gb(BWD_OC);
+        Planes<int64_t> acc(BWD_PC);
+        return e2::conv_bwd_data_dispatch<NativeTypes, BWD_PC, BWD_OC, false, CPU_PLANE>(g, w, gx, n, c, h, wd, o, k,
+                                                                                         s, gb.get(), acc.get());
+    } catch (const std::bad_alloc &) {
+        return -1;
+    }
+}
+
+int e2_conv_bwd_weight_psg(const int8_t *x, const int16_t *g, int8_t *sign, int64_t *g_full, int32_t *g_msb, int n,
+                           int c, int h, int wd, int o, int k, int s, int beta_q, int mode, int *predicted,
+                           int *max_abs_msb) {
+    if (!cpu_shape_ok(n, c, h, wd, o)) return e2::E2_BAD_SHAPE;
+    try {
+        Planes<int16_t> xb(PSG_PC), xmb(PSG_PC), gb(PSG_PO);
+        e2::PsgBuffers<NativeTypes, CPU_PLANE> buf;
+        buf.xb = xb.get();
+        buf.xmb = xmb.get();
+        buf.gb = gb.get();
+        return e2::conv_bwd_weight_psg_dispatch<NativeTypes, PSG_PO, PSG_PC, false, CPU_PLANE>(
+            x, g, sign, g_full, g_msb, n, c, h, wd, o, k, s, beta_q, mode, predicted, max_abs_msb, buf);
+    } catch (const std::bad_alloc &) {
+        return -1;
+    }
+}
+
+}  // extern "C"
