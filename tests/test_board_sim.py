@@ -16,10 +16,18 @@ REF = ReferenceFabric()
 LAYERS = [(2, 3, 5, 7, 3, 1), (1, 4, 3, 9, 3, 2), (3, 5, 4, 6, 1, 1), (2, 6, 7, 11, 1, 2), (1, 3, 2, 32, 3, 2)]
 
 
-@pytest.fixture(params=API_PARAMS)
+# What runs the kernels behind the start bit: the HLS C++ (fast build and the synthesizable tops) and
+# the reference model; each under the e2train PYNQ stand-ins, and the csim build also under real pynq.
+CONFIGS = [("csim", "compat"), ("csim-ap", "compat"), ("reference", "compat")] + [
+    pytest.param(("csim", p.values[0]), marks=p.marks, id="csim-pynq") for p in API_PARAMS[1:]
+]
+
+
+@pytest.fixture(params=CONFIGS, ids=lambda c: c if isinstance(c, str) else "-".join(c))
 def fab(request):
-    f = PynqFabric(device="sim", api=request.param)
-    assert f.api.name == request.param
+    executor, api = request.param
+    f = PynqFabric(device="sim", api=api, executor=executor)
+    assert f.api.name == api and f.device.executor.name == executor
     yield f
     f.close()
 
@@ -45,6 +53,7 @@ def test_kernels_match_reference(fab, layer):
 def test_get_fabric_sim_is_the_driver():
     fab = get_fabric("pynq", device="sim")
     assert isinstance(fab, PynqFabric) and isinstance(fab.device, SimDevice)
+    assert fab.device.executor.name == "csim"  # the HLS C++ behind the start bit (g++ is here)
     x, w, _ = random_layer(np.random.default_rng(1), 2, 3, 4, 8, 3, 1)
     before = fab.device.runs("conv_fwd")
     assert np.array_equal(fab.conv_fwd(x, w, 1), REF.conv_fwd(x, w, 1))

@@ -37,7 +37,7 @@ def register(sub) -> None:
     common(st, "bitstream to load first (board default: the manifest's; sim default: none)")
     st.add_argument("--seed", type=int, default=0)
     st.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one kernel run (default 30)")
-    st.add_argument("--executor", choices=("auto", "csim", "reference"), default="auto", help="what runs the simulated kernels")
+    st.add_argument("--executor", choices=("auto", "csim", "csim-ap", "reference"), default="auto", help="what runs the simulated kernels")
     st.set_defaults(func=_selftest)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 

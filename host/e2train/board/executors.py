@@ -76,20 +76,23 @@ class ReferenceExecutor:
         return E2_OK, {"predicted": r.predicted, "max_abs_msb": r.max_abs_msb}
 
 
-EXECUTORS = ("auto", "csim", "reference")
+EXECUTORS = ("auto", "csim", "csim-ap", "reference")
 
 
 def get_executor(name: str = "auto"):
+    """``auto``: the csim library where it builds here (g++), else the reference model."""
     if not isinstance(name, str):
         return name  # an executor object
     if name not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {name!r}")
-    if name in ("auto", "csim"):
-        try:
-            from .csim_executor import CsimExecutor
+    if name == "reference":
+        return ReferenceExecutor()
+    from ..fabric import BackendUnavailable
+    from .csim_executor import CsimExecutor
 
-            return CsimExecutor()
-        except Exception:
-            if name == "csim":
-                raise
-    return ReferenceExecutor()
+    try:
+        return CsimExecutor("ap" if name == "csim-ap" else "fast")
+    except BackendUnavailable:
+        if name != "auto":
+            raise
+        return ReferenceExecutor()
