@@ -1,0 +1,74 @@
+"""The Vivado design of hw/vivado agrees with the manifest the driver checks bitstreams against.
+
+Without Vivado: tclsh runs the block-design script against printing stand-ins of the Vivado
+commands (tests/vivado_stub.tcl) and the test reads what it would build. With Vivado on PATH
+(marker ``vivado``): the real build, and its outputs checked like the driver checks them.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from e2train.board.manifest import load_manifest, verify_bitstream
+
+ROOT = Path(__file__).resolve().parents[1]
+VIVADO = ROOT / "hw" / "vivado"
+
+
+@pytest.fixture(scope="module")
+def bd_log():
+    tclsh = shutil.which("tclsh")
+    if tclsh is None:
+        pytest.skip("tclsh is not installed (Debian package tcl)")
+    script = f"source {ROOT / 'tests' / 'vivado_stub.tcl'}\nsource {VIVADO / 'e2train_bd.tcl'}\ne2_create_bd\n"
+    out = subprocess.run([tclsh], input=script, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+def test_kernels_sit_where_the_manifest_says(bd_log):
+    m = load_manifest()
+    cells = {line.split()[-1]: line for line in bd_log if line.startswith("create_bd_cell")}
+    addresses = {}
+    for line in bd_log:
+        hit = re.match(r"assign_bd_address .*-offset (0x[0-9a-fA-F]+) -range 64K (\S+)/s_axi_control/Reg", line)
+        if hit:
+            addresses[hit.group(2)] = int(hit.group(1), 16)
+    assert addresses == {k.instance: k.base_address for k in m.kernels.values()}
+    for k in m.kernels.values():
+        assert f"xilinx.com:hls:{k.top}:1.0" in cells[k.instance]
+        assert k.address_range == 0x10000
+
+
+def test_ps_clock_ports_and_data_paths(bd_log):
+    text = "\n".join(bd_log)
+    assert 'apply_board_preset "1"' in text
+    assert "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ 100" in text
+    for hp, inst in enumerate(("conv_fwd", "conv_bwd_data", "conv_bwd_weight_psg")):
+        assert f"CONFIG.PCW_USE_S_AXI_HP{hp} 1" in text
+        assert f"connect_bd_intf_net {inst}_mem/M00_AXI processing_system7_0/S_AXI_HP{hp}" in text
+        # both m_axi bundles of the kernel reach its SmartConnect, and it takes the control port
+        assert f"connect_bd_intf_net {inst}/m_axi_gmem0 {inst}_mem/S00_AXI" in text
+        assert f"connect_bd_intf_net {inst}/m_axi_gmem1 {inst}_mem/S01_AXI" in text
+        assert f"ctrl_interconnect/M{hp:02d}_AXI {inst}/s_axi_control" in text
+        assert re.search(rf"connect_bd_net processing_system7_0/FCLK_CLK0 .*{inst}/ap_clk", text)
+        assert re.search(rf"connect_bd_net rst_fclk0/peripheral_aresetn .*{inst}/ap_rst_n", text)
+    assert bd_log[-2:] == ["validate_bd_design ", "save_bd_design "]
+
+
+@pytest.mark.vivado
+def test_vivado_build_matches_the_manifest(tmp_path):
+    if shutil.which("vivado") is None:
+        pytest.skip("vivado is not on PATH")
+    out = tmp_path / "bitstreams"
+    # build.sh records into a copy of the manifest, so that the test leaves the repository's untouched
+    manifest = tmp_path / "manifest.json"
+    shutil.copy(ROOT / "bitstreams" / "manifest.json", manifest)
+    env = dict(os.environ, PYTHON=sys.executable, E2TRAIN_MANIFEST=str(manifest))
+    subprocess.run([str(VIVADO / "build.sh"), str(out)], check=True, env=env, timeout=3 * 3600)
+    verify_bitstream(out / "e2train.bit", load_manifest(manifest))
