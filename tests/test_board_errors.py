@@ -127,9 +127,9 @@ def test_kernel_error_code_is_reported():
     fab = PynqFabric(device="sim")
     runner = fab.runners["conv_fwd"]
     bufs = {n: fab.api.allocate((64,), np.int8, target=fab.device) for n in ("x", "w", "y")}
-    with pytest.raises(KernelError, match=r"conv_fwd_top returned 2 \(E2_BAD_ARG\)"):
+    with pytest.raises(KernelError, match=r"conv_fwd_top returned 2 \(bad argument"):
         runner.run({"n": 1, "c": 1, "h": 4, "wd": 4, "o": 1, "k": 5, "stride": 1}, bufs)
-    with pytest.raises(KernelError, match=r"returned 1 \(E2_BAD_SHAPE\)"):
+    with pytest.raises(KernelError, match=r"returned 1 \(bad shape"):
         runner.run({"n": 0, "c": 1, "h": 4, "wd": 4, "o": 1, "k": 3, "stride": 1}, bufs)
 
 

@@ -33,7 +33,8 @@ def test_layouts_follow_the_contract():
         got = {b.name: (b.dtype, b.shape(s)) for b in buffer_specs(kernel)}
         assert got == {n: (np.dtype(d), sh) for n, (d, sh) in bufs.items()}
         # every buffer has an address register in the register map, and nothing else does
-        assert {a.name for a in regmap.TOPS[kernel].args if a.kind == "ptr"} == set(bufs)
+        regs = regmap.REGMAPS[regmap.KERNEL_TOPS[kernel]]
+        assert {r.name for r in regs.values() if r.kind == "pointer"} == set(bufs)
     with pytest.raises(ValueError, match="unknown kernel 'conv_dw'"):
         buffer_specs("conv_dw")
     with pytest.raises(ValueError, match=r"buffer x: expected int8 \(3, 5, 7, 6\), got int16"):

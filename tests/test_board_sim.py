@@ -85,3 +85,23 @@ def test_psg_g_full_is_not_returned_where_the_kernel_skipped_it():
     x, _, g = random_layer(np.random.default_rng(3), 2, 3, 4, 8, 3, 1)
     r = fab.conv_bwd_weight_psg(x, g, 3, 1, 3277, "psg")
     assert r.g_full is None and 0 < r.predicted < r.total
+
+
+def test_driver_programs_the_documented_offsets():
+    """The words the driver left in the registers, read at the offsets of docs/register-map.md."""
+    fab = PynqFabric(device="sim")
+    dev = fab.device
+    x, _, g = random_layer(np.random.default_rng(4), 2, 3, 5, 9, 3, 2)
+    r = fab.conv_bwd_weight_psg(x, g, 3, 2, 3277, "psg")
+    base = fab.manifest.kernels["conv_bwd_weight_psg"].base_address
+
+    def word(off):
+        return int.from_bytes(dev.read_registers(base + off, 4), "little")
+
+    bufs = {name: buf for (kernel, name), buf in fab._buffers.items() if kernel == "conv_bwd_weight_psg"}
+    for name, lo in (("x", 0x18), ("gy", 0x24), ("sign", 0x30), ("g_full", 0x3C), ("g_msb", 0x48)):
+        assert word(lo) | word(lo + 4) << 32 == bufs[name].device_address
+    assert [word(off) for off in (0x54, 0x5C, 0x64, 0x6C, 0x74, 0x7C, 0x84, 0x8C, 0x94)] == [2, 3, 9, 9, 5, 3, 2, 3277, 0]
+    assert word(0x10) == 0 and word(0x9C) == r.predicted and word(0xA4) == r.max_abs_msb
+    assert word(0xA0) == 0  # ap_vld was read by the driver (clear on read)
+    assert word(0x00) == 0x4  # idle, done already consumed by the driver's poll

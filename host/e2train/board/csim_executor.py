@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 
-from . import regmap
 from .executors import E2_OK, check_scalars, map_buffers
 
 
@@ -26,16 +25,16 @@ class CsimExecutor:
         self.name = "csim" if path == "fast" else "csim-ap"
         self._prefix = "e2_" if path == "fast" else "e2_ap_"
 
-    def run(self, top: regmap.Top, args: dict, view) -> tuple[int, dict]:
-        code = check_scalars(top.kernel, args)
+    def run(self, kernel: str, args: dict, view) -> tuple[int, dict]:
+        code = check_scalars(kernel, args)
         if code != E2_OK:
             return code, {}
-        s, b = map_buffers(top, args, view)
-        fn = getattr(self.lib, self._prefix + top.kernel)
+        s, b = map_buffers(kernel, args, view)
+        fn = getattr(self.lib, self._prefix + kernel)
         dims = (s.n, s.c, s.h, s.wd, s.o, s.k, s.stride)
-        if top.kernel == "conv_fwd":
+        if kernel == "conv_fwd":
             return fn(b["x"], b["w"], b["y"], *dims), {}
-        if top.kernel == "conv_bwd_data":
+        if kernel == "conv_bwd_data":
             return fn(b["gy"], b["w"], b["gx"], *dims), {}
         predicted, top_msb = ctypes.c_int(0), ctypes.c_int(0)
         rc = fn(b["x"], b["gy"], b["sign"], b["g_full"], b["g_msb"], *dims, args["beta_q"], args["mode"],

@@ -14,8 +14,9 @@ def _signed32(v: int) -> int:
 
 
 class KernelRunner:
-    def __init__(self, api, device, instance: str, base_address: int, address_range: int, top: regmap.Top, timeout: float):
+    def __init__(self, api, device, instance: str, base_address: int, address_range: int, top: str, timeout: float):
         self.instance, self.top, self.timeout = instance, top, float(timeout)
+        self.regs = regmap.REGMAPS[top]
         self.base_address = base_address
         self.mmio = api.MMIO(base_address, address_range, device=device)
         self.broken = None  # set when a run timed out: the kernel may still be writing DDR
@@ -27,25 +28,25 @@ class KernelRunner:
         ctrl = self.mmio.read(regmap.CTRL)
         if not ctrl & regmap.AP_IDLE:
             raise BoardError(f"{self.instance} at {self.base_address:#x} is busy (CTRL={ctrl:#x}) before start")
-        for a in self.top.args:
-            if a.kind == "ptr":
-                addr = int(buffers[a.name].device_address)
-                self.mmio.write(a.offset, addr & 0xFFFFFFFF)
-                self.mmio.write(a.offset + 4, addr >> 32)
-            elif a.kind == "in":
-                self.mmio.write(a.offset, int(scalars[a.name]) & 0xFFFFFFFF)
+        for r in self.regs.values():
+            if r.kind == "pointer":
+                addr = int(buffers[r.name].device_address)
+                self.mmio.write(r.words["lo"], addr & 0xFFFFFFFF)
+                self.mmio.write(r.words["hi"], addr >> 32)
+            elif r.kind == "scalar":
+                self.mmio.write(r.offset, int(scalars[r.name]) & 0xFFFFFFFF)
         self.mmio.write(regmap.CTRL, regmap.AP_START)
         self._wait()
-        code = _signed32(self.mmio.read(regmap.AP_RETURN))
+        code = _signed32(self.mmio.read(self.regs["ap_return"].offset))
         if code != 0:
             name = regmap.RETURN_CODES.get(code, "unknown code")
-            raise KernelError(f"{self.top.top} returned {code} ({name}) for {scalars}: the kernel refused these arguments")
+            raise KernelError(f"{self.top} returned {code} ({name}) for {scalars}: the kernel refused these arguments")
         outs = {}
-        for a in self.top.args:
-            if a.kind == "out":
-                if not self.mmio.read(a.vld_offset) & 1:
-                    raise BoardError(f"{self.top.top} finished without setting {a.name} (valid bit clear)")
-                outs[a.name] = _signed32(self.mmio.read(a.offset))
+        for r in self.regs.values():
+            if r.kind == "output":
+                if not self.mmio.read(r.words["ctrl"]) & regmap.AP_VLD:
+                    raise BoardError(f"{self.top} finished without setting {r.name} (ap_vld clear)")
+                outs[r.name] = _signed32(self.mmio.read(r.words["data"]))
         return outs
 
     def _wait(self) -> None:
@@ -59,7 +60,7 @@ class KernelRunner:
             if time.monotonic() > deadline:
                 self.broken = f"timeout after {self.timeout:g} s"
                 raise KernelTimeout(
-                    f"{self.top.top} ({self.instance} at {self.base_address:#x}) did not finish within "
+                    f"{self.top} ({self.instance} at {self.base_address:#x}) did not finish within "
                     f"{self.timeout:g} s (CTRL={ctrl:#x}: ap_start={ctrl & 1}, ap_idle={ctrl >> 2 & 1}). Is the "
                     "e2train bitstream loaded and its clock running? Raise timeout= for very large layers."
                 )

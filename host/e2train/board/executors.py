@@ -30,12 +30,12 @@ def check_scalars(kernel: str, a: dict) -> int:
     return E2_OK
 
 
-def map_buffers(top: regmap.Top, args: dict, view) -> tuple[Shape, dict[str, np.ndarray]]:
+def map_buffers(kernel: str, args: dict, view) -> tuple[Shape, dict[str, np.ndarray]]:
     """Typed views of the DDR buffers the top's address registers point at."""
     s = Shape(args["n"], args["c"], args["h"], args["wd"], args["o"], args["k"], args["stride"])
     arrays = {}
-    for spec in buffer_specs(top.kernel):
-        raw = view(args[spec.name], spec.nbytes(s), f"{top.kernel}.{spec.name}")
+    for spec in buffer_specs(kernel):
+        raw = view(args[spec.name], spec.nbytes(s), f"{kernel}.{spec.name}")
         arrays[spec.name] = raw.view(spec.dtype).reshape(spec.shape(s))
     return s, arrays
 
@@ -50,15 +50,15 @@ class ReferenceExecutor:
 
         self.fab = ReferenceFabric()
 
-    def run(self, top: regmap.Top, args: dict, view) -> tuple[int, dict]:
-        code = check_scalars(top.kernel, args)
+    def run(self, kernel: str, args: dict, view) -> tuple[int, dict]:
+        code = check_scalars(kernel, args)
         if code != E2_OK:
             return code, {}
-        s, b = map_buffers(top, args, view)
-        if top.kernel == "conv_fwd":
+        s, b = map_buffers(kernel, args, view)
+        if kernel == "conv_fwd":
             b["y"][...] = self.fab.conv_fwd(b["x"].copy(), b["w"].copy(), s.stride)
             return E2_OK, {}
-        if top.kernel == "conv_bwd_data":
+        if kernel == "conv_bwd_data":
             b["gx"][...] = self.fab.conv_bwd_data(b["gy"].copy(), b["w"].copy(), s.stride, (s.h, s.wd))
             return E2_OK, {}
         mode = "full" if args["mode"] == regmap.MODES["full"] else "psg"

@@ -95,7 +95,9 @@ class PynqFabric(Fabric):
                 f"{k.instance} is at {int(ip['phys_addr']):#x} in the loaded design but at {k.base_address:#x} in "
                 f"the manifest {self.manifest.path}"
             )
-        return KernelRunner(self.api, self.device, k.instance, k.base_address, int(ip["addr_range"]), regmap.TOPS[kernel], self.timeout)
+        if k.top != regmap.KERNEL_TOPS[kernel]:
+            raise BitstreamError(f"manifest {self.manifest.path}: {kernel} is {k.top!r}, the driver knows {regmap.KERNEL_TOPS[kernel]!r}")
+        return KernelRunner(self.api, self.device, k.instance, k.base_address, int(ip["addr_range"]), k.top, self.timeout)
 
     # -- buffers ------------------------------------------------------------------------------------
     def _buffer(self, kernel: str, spec, s: Shape):
@@ -170,7 +172,7 @@ class PynqFabric(Fabric):
             "api": getattr(self.api, "name", "pynq"),
             "bitfile": str(self.bitfile) if self.bitfile else None,
             "design": f"{self.manifest.design} v{self.manifest.design_version}, register map v{self.manifest.regmap_version}",
-            "kernels": {r.top.kernel: f"{r.instance} at {r.base_address:#x}" for r in self.runners.values()},
+            "kernels": {kernel: f"{r.instance} at {r.base_address:#x}" for kernel, r in self.runners.items()},
         }
 
     def __repr__(self) -> str:

@@ -94,11 +94,16 @@ class _Allocation:
 class _KernelRegs:
     """Registers of one HLS top (ap_ctrl_hs) and its state."""
 
-    def __init__(self, top: regmap.Top, base: int, size: int):
-        self.top, self.base, self.size = top, base, size
+    def __init__(self, kernel: str, top: str, base: int, size: int):
+        self.kernel, self.top, self.base, self.size = kernel, top, base, size
+        self.regs = regmap.REGMAPS[top]
         self.words: dict[int, int] = {}
         self.running = self.done = self.ready = False
         self.runs = 0
+        # words the kernel writes and the host may only read: ap_return and the outputs' data and ctrl
+        self.read_only = {r.offset for r in self.regs.values() if r.kind == "return"}
+        self.vld_words = {r.words["ctrl"] for r in self.regs.values() if r.kind == "output"}
+        self.read_only |= self.vld_words | {r.words["data"] for r in self.regs.values() if r.kind == "output"}
 
 
 class SimDevice(_DeviceBase):
@@ -126,9 +131,11 @@ class SimDevice(_DeviceBase):
     # -- the design: which kernels sit where --------------------------------------------------------
     def load_ips(self, ips: dict[str, tuple[str, int, int]]) -> None:
         """instance -> (kernel, base address, range): what a downloaded bitstream puts on the bus."""
-        self._regs = {inst: _KernelRegs(regmap.TOPS[kernel], base, size) for inst, (kernel, base, size) in ips.items()}
+        self._regs = {
+            inst: _KernelRegs(kernel, regmap.KERNEL_TOPS[kernel], base, size) for inst, (kernel, base, size) in ips.items()
+        }
         self.ip_dict = {
-            inst: {"phys_addr": r.base, "addr_range": r.size, "type": r.top.top, "state": None}
+            inst: {"phys_addr": r.base, "addr_range": r.size, "type": r.top, "state": None}
             for inst, r in self._regs.items()
         }
 
@@ -175,39 +182,36 @@ class SimDevice(_DeviceBase):
             )
             r.done = r.ready = False  # clear on read
             return value
-        for a in r.top.args:
-            if a.kind == "out" and off == a.vld_offset:
-                value = r.words.get(off, 0)
-                r.words[off] = 0  # the valid bit clears on read
-                return value
-        return r.words.get(off, 0)
+        value = r.words.get(off, 0)
+        if off in r.vld_words:
+            r.words[off] = 0  # ap_vld clears on read
+        return value
 
     def _write_word(self, r: _KernelRegs, off: int, value: int) -> None:
         if off == regmap.CTRL:
             if value & regmap.AP_START and not r.running:
                 self._start(r)
             return
-        if off in (regmap.AP_RETURN,) or any(a.kind == "out" and off in (a.offset, a.vld_offset) for a in r.top.args):
-            return  # read-only
-        r.words[off] = value
+        if off not in r.read_only:
+            r.words[off] = value
 
     def _start(self, r: _KernelRegs) -> None:
         r.running, r.done = True, False
         r.runs += 1
-        if r.top.kernel in self.hang:
+        if r.kernel in self.hang:
             return  # never finishes: the driver must time out
         args = {}
-        for a in r.top.args:
-            if a.kind == "ptr":
-                args[a.name] = r.words.get(a.offset, 0) | (r.words.get(a.offset + 4, 0) << 32)
-            elif a.kind == "in":
-                args[a.name] = struct.unpack("<i", struct.pack("<I", r.words.get(a.offset, 0)))[0]
-        ret, outs = self.executor.run(r.top, args, self.device_view)
-        for a in r.top.args:
-            if a.kind == "out" and a.name in outs:
-                r.words[a.offset] = int(outs[a.name]) & 0xFFFFFFFF
-                r.words[a.vld_offset] = 1
-        r.words[regmap.AP_RETURN] = int(ret) & 0xFFFFFFFF
+        for reg in r.regs.values():
+            if reg.kind == "pointer":
+                args[reg.name] = r.words.get(reg.words["lo"], 0) | (r.words.get(reg.words["hi"], 0) << 32)
+            elif reg.kind == "scalar":
+                args[reg.name] = struct.unpack("<i", struct.pack("<I", r.words.get(reg.offset, 0)))[0]
+        ret, outs = self.executor.run(r.kernel, args, self.device_view)
+        for reg in r.regs.values():
+            if reg.kind == "output" and reg.name in outs:
+                r.words[reg.words["data"]] = int(outs[reg.name]) & 0xFFFFFFFF
+                r.words[reg.words["ctrl"]] = regmap.AP_VLD
+        r.words[r.regs["ap_return"].offset] = int(ret) & 0xFFFFFFFF
         r.running, r.done, r.ready = False, True, True
 
     # -- memory -------------------------------------------------------------------------------------
