@@ -5,8 +5,8 @@
 // by e2_csim_ap.cpp (e2_ap_<kernel>), which the tests use to prove both paths give the same bits.
 #include <stdint.h>
 
+#include <memory>
 #include <new>
-#include <vector>
 
 #include "conv_bwd_data.h"
 #include "conv_bwd_weight_psg.h"
@@ -16,9 +16,9 @@ namespace {
 
 using e2::NativeTypes;
 
-// CPU tile sizes (measured best on an AVX2 core; hls/README.md) and the largest plane the heap
-// buffers are laid out for: inputs up to 254 x 254.
-const int CPU_MAX_HW = 254;
+// CPU tile sizes (measured on an AVX2 core; hls/README.md) and the largest plane the heap buffers
+// are laid out for: inputs up to 128 x 128.
+const int CPU_MAX_HW = 128;
 const int CPU_PLANE = (CPU_MAX_HW + 2 + 2) * (CPU_MAX_HW + 2);
 const int FWD_PO = 8, FWD_CC = 1;
 const int BWD_PC = 4, BWD_OC = 2;
@@ -28,11 +28,12 @@ bool cpu_shape_ok(int n, int c, int h, int w, int o) {
     return n >= 1 && c >= 1 && o >= 1 && h >= 1 && w >= 1 && h <= CPU_MAX_HW && w <= CPU_MAX_HW;
 }
 
+// Heap planes, left uninitialised: every kernel writes a plane region before it reads it.
 template <class V>
 struct Planes {
-    std::vector<V> data;
-    explicit Planes(int count) : data((size_t)count * CPU_PLANE, V(0)) {}
-    V (*get())[CPU_PLANE] { return reinterpret_cast<V(*)[CPU_PLANE]>(data.data()); }
+    std::unique_ptr<V[]> data;
+    explicit Planes(int count) : data(new V[(size_t)count * CPU_PLANE]) {}
+    V (*get())[CPU_PLANE] { return reinterpret_cast<V(*)[CPU_PLANE]>(data.get()); }
 };
 
 }  // namespace

@@ -68,6 +68,10 @@ template <class T, int K, int S, int PO, int PC, bool REP, int PLANE>
 void psg_full_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typename Buf<T>::g_t (*E2_RESTRICT gb)[PLANE],
                   const bool need[PO * PC * K * K], typename T::acc48_t acc[PO][PC][K * K], int nq, int wp) {
 #pragma HLS INLINE off
+    // operand isolation: a weight that is not needed multiplies zeros (an AND gate per operand bit)
+    typename Buf<T>::x_t mask[PO * PC * K * K];
+#pragma HLS ARRAY_PARTITION variable=mask complete dim=0
+    E2_UNROLL for (int wi = 0; wi < PO * PC * K * K; ++wi) mask[wi] = need[wi] ? -1 : 0;
     for (int q0 = 0; q0 < nq; q0 += PSG_CHUNK) {
         const int q1 = q0 + PSG_CHUNK < nq ? q0 + PSG_CHUNK : nq;
         typename T::sum32_t s[PO][PC][K * K];
@@ -88,8 +92,7 @@ void psg_full_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typ
 #pragma HLS UNROLL
                             const int copy = pc * Copies<K, REP>::n + (REP ? i * K + j : 0);
                             const int wi = (po * PC + pc) * K * K + i * K + j;
-                            // operand isolation: a weight that is not needed multiplies zeros
-                            const typename Buf<T>::x_t xv = need[wi] ? xb[copy][S * q + i * wp + j] : typename Buf<T>::x_t(0);
+                            const typename Buf<T>::x_t xv = xb[copy][S * q + i * wp + j] & mask[wi];
                             const typename T::pgw_t p = gv * xv;
                             s[po][pc][i * K + j] += p;
                         }

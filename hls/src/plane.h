@@ -43,19 +43,33 @@ inline int plane_size(const Geometry &g) { return g.rows * g.wp; }
 template <int SHIFT, int COPIES, class Src, class Dst>
 void load_padded(const Src *src, bool valid, Dst *dst, long stride, int h, int w, int pad, int wp, int rows) {
 #pragma HLS INLINE off
+    // Three loops per row (left border, interior burst, right border) rather than one loop with a
+    // test per element: the interior is a plain burst read in hardware and a vector copy on the CPU.
     for (int r = 0; r < rows; ++r) {
         const int y = r - pad;
         const bool row_in = valid && y >= 0 && y < h;
-        for (int c = 0; c < wp; ++c) {
-#pragma HLS PIPELINE II=1
-            const int xi = c - pad;
-            Dst v = 0;
-            if (row_in && xi >= 0 && xi < w) v = src[y * w + xi] >> SHIFT;
+        Dst *drow = dst + r * wp;
+        const int left = row_in ? pad : wp;
+        for (int c = 0; c < left; ++c)
             for (int t = 0; t < COPIES; ++t) {
 #pragma HLS UNROLL
-                dst[t * stride + r * wp + c] = v;
+                drow[t * stride + c] = 0;
+            }
+        if (!row_in) continue;
+        const Src *srow = src + y * w;
+        for (int c = 0; c < w; ++c) {
+#pragma HLS PIPELINE II=1
+            const Dst v = srow[c] >> SHIFT;
+            for (int t = 0; t < COPIES; ++t) {
+#pragma HLS UNROLL
+                drow[t * stride + pad + c] = v;
             }
         }
+        for (int c = pad + w; c < wp; ++c)
+            for (int t = 0; t < COPIES; ++t) {
+#pragma HLS UNROLL
+                drow[t * stride + c] = 0;
+            }
     }
 }
 
@@ -65,9 +79,14 @@ void load_grad(const Src *src, bool valid, Dst *dst, int ho, int wo, int wp) {
 #pragma HLS INLINE off
     for (int r = 0; r < ho; ++r) {
         Dst *drow = dst + r * wp;
-        for (int c = 0; c < wo; ++c) {
+        if (valid) {
+            const Src *srow = src + r * wo;
+            for (int c = 0; c < wo; ++c) {
 #pragma HLS PIPELINE II=1
-            drow[c] = valid ? Dst(src[r * wo + c] >> SHIFT) : Dst(0);
+                drow[c] = srow[c] >> SHIFT;
+            }
+        } else {
+            for (int c = 0; c < wo; ++c) drow[c] = 0;
         }
         for (int c = wo; c < wp; ++c) drow[c] = 0;
     }
@@ -82,14 +101,20 @@ void load_upsampled(const Src *src, bool valid, Dst *dst, long stride, const Geo
     for (int r = 0; r < g.rows; ++r) {
         const int y = r - g.p;
         const bool row_in = valid && y >= 0 && y % S == 0 && y / S < g.ho;
-        for (int c = 0; c < g.wp; ++c) {
-#pragma HLS PIPELINE II=1
-            const int xi = c - g.p;
-            Dst v = 0;
-            if (row_in && xi >= 0 && xi % S == 0 && xi / S < g.wo) v = src[(y / S) * g.wo + xi / S];
+        Dst *drow = dst + r * g.wp;
+        for (int c = 0; c < g.wp; ++c)
             for (int t = 0; t < COPIES; ++t) {
 #pragma HLS UNROLL
-                dst[t * stride + r * g.wp + c] = v;
+                drow[t * stride + c] = 0;
+            }
+        if (!row_in) continue;
+        const Src *srow = src + (y / S) * g.wo;
+        for (int c = 0; c < g.wo; ++c) {
+#pragma HLS PIPELINE II=1
+            const Dst v = srow[c];
+            for (int t = 0; t < COPIES; ++t) {
+#pragma HLS UNROLL
+                drow[t * stride + g.p + c * S] = v;
             }
         }
     }

@@ -89,21 +89,21 @@ def common_flags() -> list[str]:
 AP_FLAGS = ["-Wno-maybe-uninitialized", "-Wno-uninitialized"]
 
 
-def sources() -> list[Path]:
+def sources(subdirs=("include", "src", "csim")) -> list[Path]:
     found = []
-    for sub in ("include", "src", "csim", "tb"):
+    for sub in subdirs:
         d = HLS / sub
         if d.is_dir():
             found += sorted(p for p in d.iterdir() if p.suffix in (".h", ".hpp", ".cpp"))
     return found
 
 
-def _key(cxx: str, extra: list[str]) -> str:
+def _key(cxx: str, extra: list[str], subdirs=("include", "src", "csim")) -> str:
     h = hashlib.sha256()
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
     h.update(version.encode())
     h.update(" ".join(common_flags() + AP_FLAGS + extra).encode())
-    for p in sources():
+    for p in sources(subdirs):
         h.update(p.relative_to(HLS).as_posix().encode())
         h.update(p.read_bytes())
     stamp = VENDOR / ".fetched"
@@ -177,7 +177,7 @@ def build_testbench(kernel: str, force: bool = False) -> Path:
     cxx = compiler()
     check_headers()
     target = BUILD / f"tb_{kernel}"
-    key = _key(cxx, [kernel])
+    key = _key(cxx, [kernel], ("include", "src", "tb"))
     with _Lock(BUILD / ".lock"):
         if not force and _up_to_date(target, key):
             return target
