@@ -10,13 +10,19 @@ the tests drive:
   copies, ``flush`` copies host -> device and ``invalidate`` device -> host, so a driver that forgets
   either reads or computes stale data, as it would on the board;
 * fresh buffers hold garbage (0xCD), as CMA memory does; addresses outside any buffer are bus errors;
-* ``hang={"conv_fwd"}`` makes a kernel never finish, to exercise the driver's timeout.
+* a started kernel runs in a thread of its own, as the PL runs beside the CPU: CTRL reads ap_start=1,
+  ap_idle=0 until it is done, and the host may do other work meanwhile (``threaded=False`` runs it
+  inside the write of ap_start instead);
+* ``hang={"conv_fwd"}`` makes a kernel never finish, to exercise the driver's timeout;
+* a kernel that touches memory outside every buffer stops, and the next register access raises
+  :class:`SimBusError` (on the board the transfer would hang or fault).
 """
 
 from __future__ import annotations
 
 import bisect
 import struct
+import threading
 
 import numpy as np
 
@@ -111,7 +117,9 @@ class SimDevice(_DeviceBase):
 
     capabilities = {"REGISTER_RW": True}
 
-    def __init__(self, manifest=None, executor="auto", hang=(), memory_base=0x1000_0000, memory_size=256 << 20):
+    def __init__(
+        self, manifest=None, executor="auto", hang=(), threaded=True, memory_base=0x1000_0000, memory_size=256 << 20
+    ):
         super().__init__("e2train-sim")
         from .executors import get_executor
         from .manifest import load_manifest
@@ -119,6 +127,9 @@ class SimDevice(_DeviceBase):
         self.manifest = manifest if manifest is not None and not isinstance(manifest, (str, bytes)) else load_manifest(manifest)
         self.executor = get_executor(executor)
         self.hang = set(hang)
+        self.threaded = threaded
+        self._lock = threading.RLock()  # the register file and the kernel threads
+        self._fault: BaseException | None = None
         self.memory_base, self.memory_size = memory_base, memory_size
         self._allocs: dict[int, _Allocation] = {}
         self._starts: list[int] = []  # sorted addresses of live allocations
@@ -163,14 +174,25 @@ class SimDevice(_DeviceBase):
     def read_registers(self, address: int, length: int) -> bytes:
         if address % 4 or length % 4:
             raise SimBusError(f"unaligned register read at {address:#x} ({length} bytes)")
-        return b"".join(struct.pack("<I", self._read_word(*self._find_regs(address + i, 4))) for i in range(0, length, 4))
+        with self._lock:
+            self._raise_fault()
+            return b"".join(
+                struct.pack("<I", self._read_word(*self._find_regs(address + i, 4))) for i in range(0, length, 4)
+            )
 
     def write_registers(self, address: int, data: bytes) -> None:
         if address % 4 or len(data) % 4:
             raise SimBusError(f"unaligned register write at {address:#x} ({len(data)} bytes)")
-        for i in range(0, len(data), 4):
-            r, off = self._find_regs(address + i, 4)
-            self._write_word(r, off, struct.unpack("<I", data[i : i + 4])[0])
+        with self._lock:
+            self._raise_fault()
+            for i in range(0, len(data), 4):
+                r, off = self._find_regs(address + i, 4)
+                self._write_word(r, off, struct.unpack("<I", data[i : i + 4])[0])
+
+    def _raise_fault(self) -> None:
+        if self._fault is not None:
+            fault, self._fault = self._fault, None
+            raise fault
 
     def _read_word(self, r: _KernelRegs, off: int) -> int:
         if off == regmap.CTRL:
@@ -206,7 +228,22 @@ class SimDevice(_DeviceBase):
                 args[reg.name] = r.words.get(reg.words["lo"], 0) | (r.words.get(reg.words["hi"], 0) << 32)
             elif reg.kind == "scalar":
                 args[reg.name] = struct.unpack("<i", struct.pack("<I", r.words.get(reg.offset, 0)))[0]
-        ret, outs = self.executor.run(r.kernel, args, self.device_view)
+        if self.threaded:
+            threading.Thread(target=self._execute, args=(r, args), name=f"sim-{r.kernel}", daemon=True).start()
+        else:
+            self._execute(r, args)
+
+    def _execute(self, r: _KernelRegs, args: dict) -> None:
+        try:
+            ret, outs = self.executor.run(r.kernel, args, self.device_view)
+        except BaseException as exc:  # the kernel stops; the host hears of it at its next access
+            with self._lock:
+                self._fault = exc
+            return
+        with self._lock:
+            self._finish(r, ret, outs)
+
+    def _finish(self, r: _KernelRegs, ret: int, outs: dict) -> None:
         for reg in r.regs.values():
             if reg.kind == "output" and reg.name in outs:
                 r.words[reg.words["data"]] = int(outs[reg.name]) & 0xFFFFFFFF
