@@ -122,6 +122,16 @@ def test_layer_larger_than_the_kernels_planes_is_refused_before_start():
     assert fab.device.runs("conv_fwd") == 0
 
 
+def test_shape_whose_accumulator_could_wrap_is_refused_before_start():
+    """The PL would wrap; like the reference and csim, the driver refuses such a shape."""
+    fab = PynqFabric(device="sim")
+    x = np.zeros((2048, 1, 32, 32), np.int8)
+    g = np.zeros((2048, 1, 32, 32), np.int16)
+    with pytest.raises(OverflowError, match="exceeds its weight_msb accumulator"):
+        fab.conv_bwd_weight_psg(x, g, 3, 1, 3277, "psg")
+    assert fab.device.runs("conv_bwd_weight_psg") == 0 and not fab._buffers
+
+
 def test_kernel_error_code_is_reported():
     """Arguments the top refuses (here k=5, bypassing the Fabric checks) come back as ap_return."""
     fab = PynqFabric(device="sim")

@@ -16,13 +16,22 @@ import time
 import numpy as np
 
 from ..fabric.base import Fabric, FabricError, PsgResult
+from ..fabric.bounds import ConvShape, accumulator_bounds
 from . import regmap
 from .driver import KernelRunner
 from .errors import BitstreamError
-from .layouts import Shape, buffer_specs
+from .layouts import Shape, buffer_specs, check_array
 from .manifest import Manifest, load_manifest, verify_bitstream
 
 DEFAULT_TIMEOUT_S = 30.0
+
+# accumulators (fabric.bounds) each kernel fills; the PL would wrap where the worst case does not fit
+ACCUMULATORS = {
+    ("conv_fwd", None): ("forward",),
+    ("conv_bwd_data", None): ("backward_data",),
+    ("conv_bwd_weight_psg", "full"): ("weight_full",),
+    ("conv_bwd_weight_psg", "psg"): ("weight_full", "weight_msb"),
+}
 
 
 class PynqFabric(Fabric):
@@ -111,16 +120,26 @@ class PynqFabric(Fabric):
             self._buffers[key] = buf
         return buf
 
-    def _run(self, kernel: str, s: Shape, inputs: dict[str, np.ndarray], extra: dict | None = None):
+    @staticmethod
+    def _check_fits(kernel: str, s: Shape, mode: str | None) -> None:
+        """Refuse (before anything reaches the board) what the kernels cannot hold or would wrap."""
         if max(s.h, s.wd) > regmap.MAX_HW:
             raise FabricError(
                 f"{kernel}: input {s.h}x{s.wd} exceeds the {regmap.MAX_HW}x{regmap.MAX_HW} planes the kernels are "
                 "built for; run larger layers on another backend"
             )
+        bounds = accumulator_bounds(ConvShape(kernel, s.n, s.c, s.o, s.h, s.wd, s.k, s.stride))
+        for acc in ACCUMULATORS[(kernel, mode)]:
+            worst, limit = bounds[acc]
+            if worst > limit:
+                raise OverflowError(f"{kernel}: the worst case of {s} ({worst}) exceeds its {acc} accumulator ({limit})")
+
+    def _run(self, kernel: str, s: Shape, inputs: dict[str, np.ndarray], extra: dict | None = None, mode=None):
+        self._check_fits(kernel, s, mode)
         bufs = {spec.name: self._buffer(kernel, spec, s) for spec in buffer_specs(kernel)}
         for spec in buffer_specs(kernel):
             if spec.direction == "in":
-                bufs[spec.name][...] = inputs[spec.name]
+                bufs[spec.name][...] = check_array(spec, s, inputs[spec.name])
                 bufs[spec.name].flush()
         scalars = {"n": s.n, "c": s.c, "h": s.h, "wd": s.wd, "o": s.o, "k": s.k, "stride": s.stride, **(extra or {})}
         t0 = time.perf_counter()
@@ -148,7 +167,7 @@ class PynqFabric(Fabric):
     def _conv_bwd_weight_psg(self, x, g, k, stride, beta_q, mode):
         s = Shape(x.shape[0], x.shape[1], x.shape[2], x.shape[3], g.shape[1], k, stride)
         res, outs = self._run(
-            "conv_bwd_weight_psg", s, {"x": x, "gy": g}, {"beta_q": beta_q, "mode": regmap.MODES[mode]}
+            "conv_bwd_weight_psg", s, {"x": x, "gy": g}, {"beta_q": beta_q, "mode": regmap.MODES[mode]}, mode
         )
         if mode == "full":
             return PsgResult(sign=res["sign"], predicted=0, mode="full", g_full=res["g_full"])
