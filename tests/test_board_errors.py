@@ -149,3 +149,8 @@ def test_buffer_too_small_is_a_bus_error_not_a_silent_overrun():
     bufs = {n: fab.api.allocate((8,), np.int8, target=fab.device) for n in ("x", "w", "y")}
     with pytest.raises(SimBusError, match=r"conv_fwd.x accessed 0x[0-9a-f]+ \(\+4096 bytes\) outside every allocated buffer"):
         runner.run({"n": 1, "c": 4, "h": 32, "wd": 32, "o": 1, "k": 3, "stride": 1}, bufs)
+
+
+def test_unknown_device_name():
+    with pytest.raises(ValueError, match="device must be 'board' \\(or None\\), 'sim' or a pynq Device, got 'zed'"):
+        PynqFabric(device="zed")

@@ -51,7 +51,7 @@ class PynqFabric(Fabric):
         self.manifest: Manifest = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
         self.overlay = None
         self.bitfile = None
-        if device is None:  # the board
+        if device is None or device == "board":
             self.api, self.device, ip_dict = self._open_board(bitfile, verify, download)
         else:
             self.api, self.device, ip_dict = self._open_sim(device, bitfile, verify, api, executor)
@@ -85,7 +85,7 @@ class PynqFabric(Fabric):
 
         if isinstance(device, str):
             if device != "sim":
-                raise ValueError(f"device must be None (the board), 'sim' or a pynq Device, got {device!r}")
+                raise ValueError(f"device must be 'board' (or None), 'sim' or a pynq Device, got {device!r}")
             device = SimDevice(self.manifest, executor=executor)
         if bitfile is not None:  # the simulated download: check it as on the board, map its IPs
             self.bitfile = bitfile
