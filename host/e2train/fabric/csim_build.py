@@ -80,6 +80,7 @@ def common_flags() -> list[str]:
         "-Werror",
         "-Wno-unknown-pragmas",
         f"-I{HLS / 'include'}",
+        f"-I{HLS / 'include' / 'sim'}",  # our hls_stream.h; Vitis HLS uses its own
         f"-I{HLS / 'src'}",
         "-isystem",
         str(VENDOR),
@@ -94,7 +95,7 @@ def sources(subdirs=("include", "src", "csim")) -> list[Path]:
     for sub in subdirs:
         d = HLS / sub
         if d.is_dir():
-            found += sorted(p for p in d.iterdir() if p.suffix in (".h", ".hpp", ".cpp"))
+            found += sorted(p for p in d.rglob("*") if p.suffix in (".h", ".hpp", ".cpp"))
     return found
 
 

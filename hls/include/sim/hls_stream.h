@@ -1,5 +1,6 @@
 // A small hls::stream for C simulation: a FIFO with the blocking read/write interface of Vitis HLS.
-// Synthesis uses the tool's own header; this one only has to behave the same in software.
+// Synthesis uses the tool's own header (this folder is on the include path of the g++ builds only);
+// this one only has to behave the same in software.
 // Reading an empty stream is a design error (the hardware would stall forever), so it aborts loudly.
 #ifndef E2_HLS_STREAM_H
 #define E2_HLS_STREAM_H
