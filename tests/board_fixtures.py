@@ -43,7 +43,7 @@ def write_hwh(path: Path, manifest, moved: dict[str, int] | None = None, drop: s
         )
         modules.append(
             f'    <MODULE FULLNAME="/{k.instance}" INSTANCE="{k.instance}" MODTYPE="{k.top}" '
-            f'VLNV="xilinx.com:hls:{k.top}:1.0"/>'
+            f'VLNV="e2train.org:hls:{k.top}:1.0"/>'
         )
     path.write_text(HWH_TEMPLATE.format(ranges="\n".join(ranges), modules="\n".join(modules)))
     return path

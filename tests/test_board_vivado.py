@@ -20,6 +20,17 @@ ROOT = Path(__file__).resolve().parents[1]
 VIVADO = ROOT / "hw" / "vivado"
 
 
+def _hls_export_vlnv():
+    """(vendor:library, version) the HLS flow exports the tops under (hls/tcl/common.tcl)."""
+    text = (ROOT / "hls" / "tcl" / "common.tcl").read_text()
+    m = re.search(r"export_design .*-vendor (\S+) -library (\S+) -version (\S+)", text)
+    assert m, "export_design with -vendor/-library/-version not found in hls/tcl/common.tcl"
+    return f"{m.group(1)}:{m.group(2)}", m.group(3)
+
+
+HLS_VLNV = _hls_export_vlnv()
+
+
 @pytest.fixture(scope="module")
 def bd_log():
     tclsh = shutil.which("tclsh")
@@ -41,7 +52,7 @@ def test_kernels_sit_where_the_manifest_says(bd_log):
             addresses[hit.group(2)] = int(hit.group(1), 16)
     assert addresses == {k.instance: k.base_address for k in m.kernels.values()}
     for k in m.kernels.values():
-        assert f"xilinx.com:hls:{k.top}:1.0" in cells[k.instance]
+        assert f"{HLS_VLNV[0]}:{k.top}:{HLS_VLNV[1]}" in cells[k.instance]
         assert k.address_range == 0x10000
 
 

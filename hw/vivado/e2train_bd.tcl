@@ -12,6 +12,9 @@
 
 set e2_bd_name e2train
 set e2_clock_mhz 100
+# vendor:library and version the HLS tops are exported under (export_design in hls/tcl/common.tcl)
+set e2_ip_prefix e2train.org:hls
+set e2_ip_version 1.0
 # instance               HLS top                    control base   HP port
 set e2_kernels {
     conv_fwd             conv_fwd_top               0x40000000     0
@@ -20,7 +23,7 @@ set e2_kernels {
 }
 
 proc e2_create_bd {} {
-    global e2_bd_name e2_clock_mhz e2_kernels
+    global e2_bd_name e2_clock_mhz e2_kernels e2_ip_prefix e2_ip_version
     create_bd_design $e2_bd_name
 
     # Processing system with the ZedBoard preset, a 100 MHz fabric clock, GP0 master, HP0-2 slaves.
@@ -51,7 +54,7 @@ proc e2_create_bd {} {
 
     set i 0
     foreach {inst top base hp} $e2_kernels {
-        set cell [create_bd_cell -type ip -vlnv xilinx.com:hls:$top:1.0 $inst]
+        set cell [create_bd_cell -type ip -vlnv $e2_ip_prefix:$top:$e2_ip_version $inst]
         set mi [format M%02d $i]
         connect_bd_intf_net [get_bd_intf_pins ctrl_interconnect/${mi}_AXI] [get_bd_intf_pins $inst/s_axi_control]
         connect_bd_net $clk [get_bd_pins ctrl_interconnect/${mi}_ACLK] [get_bd_pins $inst/ap_clk]
