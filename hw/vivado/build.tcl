@@ -28,9 +28,7 @@ update_ip_catalog
 
 source [file join $here e2train_bd.tcl]
 e2_create_bd
-set bd_file [get_files e2train.bd]
-make_wrapper -files $bd_file -top
-add_files -norecurse [file join $proj_dir e2train.gen sources_1 bd e2train hdl e2train_wrapper.v]
+add_files -norecurse [make_wrapper -files [get_files e2train.bd] -top]
 set_property top e2train_wrapper [current_fileset]
 add_files -fileset constrs_1 -norecurse [file join $here e2train.xdc]
 
@@ -41,7 +39,12 @@ if {[get_property PROGRESS [get_runs impl_1]] ne "100%"} {
 }
 file mkdir $out_dir
 file copy -force [file join $proj_dir e2train.runs impl_1 e2train_wrapper.bit] [file join $out_dir e2train.bit]
-file copy -force [file join $proj_dir e2train.gen sources_1 bd e2train hw_handoff e2train.hwh] [file join $out_dir e2train.hwh]
+# the handoff is under e2train.gen (Vivado 2020.2 and later) or e2train.srcs (earlier)
+set hwh [lindex [glob -nocomplain [file join $proj_dir e2train.{gen,srcs} sources_1 bd e2train hw_handoff e2train.hwh]] 0]
+if {$hwh eq ""} {
+    error "e2train: no hw_handoff/e2train.hwh under $proj_dir"
+}
+file copy -force $hwh [file join $out_dir e2train.hwh]
 open_run impl_1
 report_utilization -file [file join $out_dir e2train_utilization.rpt]
 report_timing_summary -file [file join $out_dir e2train_timing.rpt]
