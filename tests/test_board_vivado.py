@@ -37,7 +37,7 @@ def bd_log():
     if tclsh is None:
         pytest.skip("tclsh is not installed (Debian package tcl)")
     script = f"source {ROOT / 'tests' / 'vivado_stub.tcl'}\nsource {VIVADO / 'e2train_bd.tcl'}\ne2_create_bd\n"
-    out = subprocess.run([tclsh], input=script, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([tclsh], input=script + "exit 0\n", capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
 
@@ -83,3 +83,37 @@ def test_vivado_build_matches_the_manifest(tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, E2TRAIN_MANIFEST=str(manifest))
     subprocess.run([str(VIVADO / "build.sh"), str(out)], check=True, env=env, timeout=3 * 3600)
     verify_bitstream(out / "e2train.bit", load_manifest(manifest))
+
+
+def _run_build_tcl(tmp_path, env_extra=None):
+    tclsh = shutil.which("tclsh")
+    if tclsh is None:
+        pytest.skip("tclsh is not installed (Debian package tcl)")
+    out = tmp_path / "out"
+    script = (
+        f"source {ROOT / 'tests' / 'vivado_stub.tcl'}\n"
+        f"set argv [list {out} 2 /ip/conv_fwd /ip/conv_bwd_data /ip/conv_bwd_weight_psg]\n"
+        f"source {VIVADO / 'build.tcl'}\n"
+    )
+    env = dict(os.environ, **(env_extra or {}))
+    path = tmp_path / "run_build.tcl"  # a script file: tclsh exits non-zero on an error (stdin would not)
+    path.write_text(script)
+    return out, subprocess.run([tclsh, str(path)], capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_build_script_flow_with_stand_ins(tmp_path):
+    out, res = _run_build_tcl(tmp_path)
+    assert res.returncode == 0, res.stderr
+    log = res.stdout
+    assert "create_project e2train" in log and "-part xc7z020clg484-1" in log
+    assert "set_property board_part avnet.com:zedboard:part0:1.4 e2train" in log  # the highest version installed
+    assert "set_property ip_repo_paths /ip/conv_fwd /ip/conv_bwd_data /ip/conv_bwd_weight_psg e2train" in log
+    assert f"add_files -fileset constrs_1 -norecurse {VIVADO / 'e2train.xdc'}" in log
+    assert "launch_runs impl_1 -to_step write_bitstream -jobs 2" in log
+    assert (out / "e2train.bit").read_text() == "stub e2train_wrapper.bit"
+    assert (out / "e2train.hwh").read_text() == "stub e2train.hwh"
+
+
+def test_build_script_without_zedboard_files_says_so(tmp_path):
+    _, res = _run_build_tcl(tmp_path, {"E2_STUB_NO_BOARD": "1"})
+    assert res.returncode != 0 and "no ZedBoard board files in this Vivado" in res.stderr

@@ -17,8 +17,15 @@ set part xc7z020clg484-1
 set proj_dir [file join $out_dir vivado_project]
 
 create_project e2train $proj_dir -part $part -force
-# The ZedBoard's board files (their vendor prefix changed across Vivado releases: take what is installed).
-set board [lindex [lsort [get_board_parts -quiet -latest_file_version {*:zed*:part0:*}]] end]
+# The ZedBoard's board files: their vendor prefix changed across Vivado releases, so take the
+# installed one with the highest version.
+set board ""
+foreach b [get_board_parts -quiet -latest_file_version {*:zed*:part0:*}] {
+    set v [lindex [split $b :] end]
+    if {$board eq "" || [package vcompare $v [lindex [split $board :] end]] > 0} {
+        set board $b
+    }
+}
 if {$board eq ""} {
     error "e2train: no ZedBoard board files in this Vivado (get_board_parts *zed*); install them from the Xilinx board store"
 }
