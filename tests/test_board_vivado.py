@@ -32,12 +32,13 @@ HLS_VLNV = _hls_export_vlnv()
 
 
 @pytest.fixture(scope="module")
-def bd_log():
+def bd_log(tmp_path_factory):
     tclsh = shutil.which("tclsh")
     if tclsh is None:
         pytest.skip("tclsh is not installed (Debian package tcl)")
-    script = f"source {ROOT / 'tests' / 'vivado_stub.tcl'}\nsource {VIVADO / 'e2train_bd.tcl'}\ne2_create_bd\n"
-    out = subprocess.run([tclsh], input=script + "exit 0\n", capture_output=True, text=True, timeout=60)
+    path = tmp_path_factory.mktemp("bd") / "run_bd.tcl"  # a script file: tclsh exits non-zero on an error
+    path.write_text(f"source {ROOT / 'tests' / 'vivado_stub.tcl'}\nsource {VIVADO / 'e2train_bd.tcl'}\ne2_create_bd\n")
+    out = subprocess.run([tclsh, str(path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
 
