@@ -31,7 +31,7 @@ def _train(engine) -> tuple[dict, int, list[int]]:
     initial = {k: v.detach().clone() for k, v in model.state_dict().items() if torch.is_tensor(v)}
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     rng = np.random.default_rng(1)
-    images = torch.from_numpy(rng.standard_normal((STEPS, BATCH, 3, 16, 16)).astype(np.float32))
+    images = torch.from_numpy(rng.standard_normal((STEPS, BATCH, 3, 8, 8)).astype(np.float32))
     labels = torch.from_numpy(rng.integers(0, 10, size=(STEPS, BATCH)))
     executed, active = 0, []
     for i in range(STEPS):
