@@ -19,7 +19,7 @@ DEMO_SETTINGS = [
     "slu.target=0.6",
     "slu.alpha=0.5",
     "smd.p=0.5",
-    "schedule.iterations=600",
+    "schedule.iterations=300",
     "schedule.batch_size=64",
     "optim.lr=0.05",
 ]
