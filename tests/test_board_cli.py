@@ -40,3 +40,18 @@ def test_board_flash_checks_the_bitstream(capsys, tmp_path):
 def test_board_without_action_prints_help(capsys):
     assert main(["board"]) == 2
     assert "info" in capsys.readouterr().out
+
+
+def test_manifest_record_and_verify_commands(capsys, tmp_path):
+    from e2train.board.manifest import main as manifest_main
+
+    manifest, bit = bitstream_folder(tmp_path, record=False)
+    assert manifest_main(["verify", str(bit), "--manifest", str(manifest)]) == 1
+    assert "records no sha256 for e2train.bit" in capsys.readouterr().err
+    assert manifest_main(["record", str(bit), "--manifest", str(manifest)]) == 0
+    assert "e2train.bit: sha256 " in capsys.readouterr().out
+    assert manifest_main(["verify", str(bit), "--manifest", str(manifest)]) == 0
+    assert "matches the manifest" in capsys.readouterr().out
+    bit.with_suffix(".hwh").unlink()
+    assert manifest_main(["record", str(bit), "--manifest", str(manifest)]) == 1
+    assert "cannot record" in capsys.readouterr().err
