@@ -44,8 +44,7 @@ def width_key(bits: tuple[int, int]) -> str:
 
 class QuantConvFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, w, layer: "QuantConv2d"):
-        counting = layer.training and torch.is_grad_enabled()
+    def forward(ctx, x, w, layer: "QuantConv2d", counting: bool):
         xq, e_x = layer.x_exp(x, count=counting)
         wq, e_w = layer.w_exp(w, count=counting)
         y = layer.engine.forward(xq, wq, layer.stride, e_x + e_w)
@@ -69,7 +68,7 @@ class QuantConvFunction(torch.autograd.Function):
             if need_data:
                 layer.count_macs("backward_data", (32, fixed.W_BITS), macs)
             layer.count_macs("backward_weight", (fixed.X_BITS, 32), macs)
-            return g_x, g_w, None
+            return g_x, g_w, None, None
         gq, e_g = layer.g_exp(g_y)
         mode = "psg" if layer.mode == "psg" else "full"
         g_x, wg = layer.engine.backward(gq, xq, wq, layer.stride, need_data, mode, layer.beta_q, e_g + ctx.e_w)
@@ -77,11 +76,11 @@ class QuantConvFunction(torch.autograd.Function):
             layer.count_macs("backward_data", DATA_BITS, macs)
         if mode == "full":
             layer.count_macs("backward_weight", FULL_BITS, macs)
-            return g_x, scale_pow2(wg.value, ctx.e_x + e_g), None
+            return g_x, scale_pow2(wg.value, ctx.e_x + e_g), None, None
         # PSG: the predictor runs for every weight, the full product only for the rest.
         per_weight = macs // wq.numel()
         layer.record_psg(wg.predicted, wq.numel(), per_weight)
-        return g_x, wg.value, None
+        return g_x, wg.value, None, None
 
 
 class QuantConv2d(nn.Module):
@@ -120,7 +119,8 @@ class QuantConv2d(nn.Module):
         return self.mode == "psg"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return QuantConvFunction.apply(x, self.weight, self)
+        # statistics count training steps only (grad mode is off inside Function.forward: decide here)
+        return QuantConvFunction.apply(x, self.weight, self, self.training and torch.is_grad_enabled())
 
     # ---- statistics ---------------------------------------------------------------------------
     def reset_stats(self) -> None:

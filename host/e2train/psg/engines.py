@@ -139,6 +139,9 @@ class FabricEngine:
     def close(self) -> None:
         self.fabric.close()
 
+    def __deepcopy__(self, memo):
+        return self  # one fabric (a library handle, a device) serves every copy of the model (SWA)
+
 
 def make_engine(backend: str = "torch", precision: str | None = None, **options):
     """``torch`` (option: ``restrict``) or any fabric backend name (options go to ``get_fabric``)."""

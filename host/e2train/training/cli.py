@@ -18,6 +18,12 @@ def register(sub) -> None:
                    help="override a config key, e.g. --set model.arch=resnet38 (repeatable)")
     p.add_argument("--out", help="run folder (default: runs/<run.name>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
+    # issue-4 hook: where quantised convs run, and a proportionally shortened schedule
+    p.add_argument("--backend", help="where the quantised convs (model.conv = e2train.psg:make_conv_factory) run: "
+                   "torch (default), reference, csim or pynq; sets model.conv_options.backend")
+    p.add_argument("--device", help="the backend's device option, e.g. sim for pynq; sets model.conv_options.device")
+    p.add_argument("--scale", type=float, help="multiply schedule.iterations by this (LR steps and SWA follow: "
+                   "they are fractions), e.g. 0.1 for a CPU run of a GPU schedule")
     p.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="top-1/top-5 of a checkpoint on a CIFAR split")
@@ -62,11 +68,33 @@ def _train(args) -> int:
     from .config import load_config
 
     try:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, args.overrides + _flag_overrides(args))
+        _apply_run_flags(cfg, args.scale)
         out = args.out or os.path.join("runs", cfg["run"]["name"])
         return _run(cfg, out, args.resume)
     except (ConfigError, DatasetError, CheckpointError) as exc:
         return _fail(str(exc))
+
+
+def _flag_overrides(args) -> list[str]:
+    """--backend / --device as config overrides of the quantised conv's options."""
+    out = []
+    for flag, key in (("backend", "backend"), ("device", "device")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            out.append(f'model.conv_options.{key}="{value}"')
+    return out
+
+
+def _apply_run_flags(cfg: dict, scale: float | None) -> None:
+    if (cfg["model"]["conv_options"].get("backend") or cfg["model"]["conv_options"].get("device")) and cfg["model"]["conv"] == "plain":
+        raise ConfigError("--backend/--device choose where quantised convs run, but this config trains float convs "
+                          "(model.conv = plain); use a PSG or 8-bit config, or --set model.conv=e2train.psg:make_conv_factory")
+    if scale is None:
+        return
+    if not scale > 0:
+        raise ConfigError(f"--scale must be positive, got {scale}")
+    cfg["schedule"]["iterations"] = max(1, int(round(cfg["schedule"]["iterations"] * scale)))
 
 
 def _demo(args) -> int:

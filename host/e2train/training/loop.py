@@ -231,6 +231,7 @@ class Trainer:
                     kept = f"the last good checkpoint is {self.checkpoint_path}" if os.path.exists(self.checkpoint_path) else "no checkpoint was written yet"
                     raise Divergence(f"{exc}; stopped, {kept}") from None
                 self.iteration = i + 1
+                self._plugin("after_iteration")
                 if res is not None:
                     for k in ("loss", "ce", "acc"):
                         window[k] += res[k]
@@ -259,12 +260,18 @@ class Trainer:
         if self.iteration < self.total:
             return None
         t1 = time.perf_counter()
+        self._plugin("before_final_eval")
         ev = evaluate(self.model, self.val_set, self.cfg["data"]["eval_batch"], self.device) if self.val_set is not None else {}
         self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
         report = self.report(ev, eval_seconds=time.perf_counter() - t1)
         with open(os.path.join(self.out, "report.json"), "w") as f:
             json.dump(report, f, indent=2)
         return report
+
+    def _plugin(self, hook: str, *args):
+        """Call ``hook(trainer, *args)`` on the optimizer if it defines it (issue-4: SWA, bit widths)."""
+        fn = getattr(self.optimizer, hook, None)
+        return fn(self, *args) if callable(fn) else None
 
     def _log_record(self, w: dict) -> dict:
         n = max(w["n"], 1)
@@ -291,7 +298,7 @@ class Trainer:
         executed = sum(phases.values())
         s = self.stats
         gate_macs = {ph: sum(row[ph] for n, row in self.counter.totals.items() if self.model.specs[n].kind in ("gate", "gate_rnn")) for ph in PHASES}
-        return {
+        report = {
             "name": cfg["run"]["name"],
             "arch": cfg["model"]["arch"],
             "gating": cfg["model"]["gating"],
@@ -320,3 +327,5 @@ class Trainer:
             "layer_stats": self.layer_stats(),
             "config": cfg,
         }
+        report.update(self._plugin("report_extra", report) or {})
+        return report
