@@ -1,66 +1,70 @@
-"""Training through the simulated board gives bit for bit the weights of training through csim.
+"""``e2train train --backend pynq --device sim`` gives bit for bit the weights of ``--backend csim``.
 
-A short run of a gated ResNet-8 (SLU gates on the host; a gated block sends only its active samples
-to the fabric, forward and backward) with PSG convolutions whose integer kernels run on a fabric
-engine, SMD deciding before each batch is drawn, SGD. The same run with the ``pynq`` backend on the
-simulated board and with the ``csim`` backend must end with identical parameters; the fabric's busy
-share of the run is reported.
+A short run of a gated ResNet-8 on the synthetic images: SMD decides before each batch is drawn, the
+SLU gates run on the host and a gated block sends only its active samples to the fabric, the PSG
+convolutions run their integer kernels through the driver on the simulated board (or through csim
+directly), sign SGD. Both runs must end with identical parameters and optimizer state; the pynq run
+reports how busy the fabric was.
 """
 
-import numpy as np
-import pytest
+import json
+from pathlib import Path
+
 import torch
-import torch.nn.functional as F
 
-from e2train.models import build_model
-from e2train.psg.conv import QuantConv2d
-from e2train.psg.engines import make_engine
+from e2train.cli import main
 
-STEPS = 6
-BATCH = 8
-SMD_P = 0.5
-
-
-def _train(engine) -> tuple[dict, int, list[int]]:
-    torch.manual_seed(0)
-
-    def factory(in_ch, out_ch, k, stride, name=""):
-        return QuantConv2d(in_ch, out_ch, k, stride, name=name, engine=engine)
-
-    model = build_model("resnet8", 10, factory, gating="slu")
-    initial = {k: v.detach().clone() for k, v in model.state_dict().items() if torch.is_tensor(v)}
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    rng = np.random.default_rng(1)
-    images = torch.from_numpy(rng.standard_normal((STEPS, BATCH, 3, 8, 8)).astype(np.float32))
-    labels = torch.from_numpy(rng.integers(0, 10, size=(STEPS, BATCH)))
-    executed, active = 0, []
-    for i in range(STEPS):
-        if np.random.default_rng(100 + i).random() < SMD_P:  # SMD: decided before the batch is read
-            continue
-        x, y = images[i], labels[i]
-        torch.manual_seed(1000 + i)  # the gates' draws
-        model.train()
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        executed += 1
-        active.extend(int(d.sum()) for d in model.last_gates.decisions)
-    final = {k: v.detach().clone() for k, v in model.state_dict().items() if torch.is_tensor(v)}
-    assert any(not torch.equal(final[k], initial[k]) for k in final if k.endswith("conv1.weight"))  # it trained
-    return final, executed, active
+ARGS = [
+    "train", "--config", "configs/demo_synthetic.toml",
+    "--set", "model.conv=e2train.psg:make_conv_factory", "--set", "optim.name=e2train.psg:optimizer_factory",
+    "--set", "model.arch=resnet8", "--set", "schedule.iterations=6", "--set", "schedule.batch_size=8",
+    "--set", "data.synthetic_train=64", "--set", "data.synthetic_val=16",
+    "--set", "run.progress=false", "--set", "run.checkpoint_every=0",
+]
 
 
-def test_training_on_the_simulated_board_matches_csim():
-    board = make_engine("pynq", device="sim")
-    sim_weights, executed, active = _train(board)
-    csim_weights, executed_c, active_c = _train(make_engine("csim"))
-    assert 0 < executed < STEPS and executed == executed_c  # SMD dropped some batches, the same ones
-    assert active == active_c and any(0 < a < BATCH for a in active)  # some blocks ran on part of the batch
-    assert sim_weights.keys() == csim_weights.keys()
-    for name, w in sim_weights.items():
-        assert torch.equal(w, csim_weights[name]), name
-    fab = board.fabric
-    # three kernel runs per conv and executed step at most (gated blocks with no active sample skip theirs)
-    assert 0 < fab.calls and fab.device.runs("conv_fwd") > 0 and fab.device.runs("conv_bwd_weight_psg") > 0
-    assert 0 < fab.busy_s
+def _assert_same(a, b, where):
+    """Equal structure, equal leaves, tensors bit for bit."""
+    if torch.is_tensor(a):
+        assert torch.is_tensor(b) and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def _run(tmp_path, name, *backend):
+    out = tmp_path / name
+    assert main(ARGS + ["--out", str(out), "--backend", *backend]) == 0
+    return torch.load(out / "checkpoint.pt", weights_only=False), json.loads((out / "report.json").read_text())
+
+
+def test_training_on_the_simulated_board_matches_csim(tmp_path, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # configs/ is relative to the repository
+    board, board_report = _run(tmp_path, "pynq", "pynq", "--device", "sim")
+    csim, csim_report = _run(tmp_path, "csim", "csim")
+    assert board["config"]["model"]["conv_options"] == {"backend": "pynq", "device": "sim"}
+    # SMD dropped some batches and the gates skipped some block-samples: the scheduling was exercised
+    assert 0 < board_report["smd_dropped"] < 6 and board_report["slu_executed_ratio"] < 1.0
+    for key in ("smd_dropped", "slu_executed_ratio", "executed_block_ratio", "macs"):
+        assert board_report[key] == csim_report[key]
+    _assert_same(board["model"], csim["model"], "model")
+    _assert_same(board["optimizer"], csim["optimizer"], "optimizer")
+    fabric = board_report["fabric"]
+    assert fabric["backend"] == "pynq" and fabric["kernel_runs"] > 0
+    assert 0 < fabric["busy_fraction"] < 1 and csim_report["fabric"] is None
+
+
+def test_backend_and_device_flags_each_set_one_conv_option():
+    """--backend and --device are two --set items on the same table: neither may drop the other."""
+    from e2train.training.config import load_config
+
+    cfg = load_config(None, ['model.conv_options.backend="pynq"', 'model.conv_options.device="sim"',
+                             "model.conv_options.beta=0.1"])
+    assert cfg["model"]["conv_options"] == {"backend": "pynq", "device": "sim", "beta": 0.1}

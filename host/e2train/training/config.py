@@ -83,8 +83,10 @@ def _check_and_merge(base: dict, update: dict, where: str) -> None:
                 raise ConfigError(f"{path} must be a table, got {value!r}")
             _check_and_merge(old, value, path)
             continue
-        if key in ("conv_options", "options") and not isinstance(value, dict):
-            raise ConfigError(f"{path} must be a table, got {value!r}")
+        if key in ("conv_options", "options"):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path} must be a table, got {value!r}")
+            value = {**old, **value}  # key by key: --backend and --device each set one option
         if isinstance(old, bool) and not isinstance(value, bool):
             raise ConfigError(f"{path} must be true or false, got {value!r}")
         if isinstance(old, (int, float)) and not isinstance(old, bool) and path != "smd.energy_ratio":
