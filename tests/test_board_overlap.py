@@ -58,3 +58,35 @@ def test_queue_passes_errors_and_rejects_unknown_calls():
         fut = q.submit("conv_fwd", np.zeros((1, 1, 4, 4), np.int16), np.zeros((1, 1, 3, 3), np.int8), 1)
         with pytest.raises(ValueError, match="x must have dtype int8"):
             fut.result(10)
+
+
+def test_data_and_weight_gradients_run_at_the_same_time():
+    """The PSG conv's backward on the pynq backend starts g_x and the weight gradient together: with
+    both kernels held at their start, each is seen running while the other is, and the busy time
+    counts the overlap once."""
+    import torch
+
+    from e2train.psg.engines import make_engine
+
+    ex = GatedExecutor()
+    seen = []
+
+    class Both(GatedExecutor):
+        def run(self, kernel, args, view):
+            seen.append(kernel)
+            if len(seen) == 2:
+                ex.gate.set()  # both kernels have started: release them
+            assert ex.gate.wait(10), "the two backward kernels did not run at the same time"
+            return ex.inner.run(kernel, args, view)
+
+    engine = make_engine("pynq", device=SimDevice(executor=Both()))
+    rng = np.random.default_rng(6)
+    x, w, g = (torch.from_numpy(a.astype(np.float64)) for a in random_layer(rng, 2, 3, 4, 8, 3, 1))
+    gx, wg = engine.backward(g, x, w, 1, True, "psg", 3277)
+    ref = ReferenceFabric()
+    assert sorted(seen) == ["conv_bwd_data", "conv_bwd_weight_psg"]
+    xi, wi, gi = (t.numpy().astype(d) for t, d in ((x, np.int8), (w, np.int8), (g, np.int16)))
+    assert np.array_equal(gx.numpy().astype(np.int64), ref.conv_bwd_data(gi, wi, 1, (8, 8)))
+    assert np.array_equal(wg.value.numpy().astype(np.int8), ref.conv_bwd_weight_psg(xi, gi, 3, 1, 3277).sign)
+    assert engine.fabric.calls == 2
+    engine.close()

@@ -11,6 +11,7 @@ per kernel and shape and reused, since CMA allocation is slow on the board.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -36,6 +37,9 @@ ACCUMULATORS = {
 
 class PynqFabric(Fabric):
     name = "pynq"
+    # The three kernels are separate IP cores with their own HP ports and buffers: calls of different
+    # kernels may run at the same time from different threads (e.g. g_x and the weight gradient).
+    concurrent = True
 
     def __init__(
         self,
@@ -58,7 +62,11 @@ class PynqFabric(Fabric):
         self.timeout = float(timeout)
         self.runners = {name: self._runner(name, ip_dict) for name in regmap.KERNELS}
         self._buffers: dict[tuple[str, str], object] = {}
-        self.busy_s = 0.0  # wall time spent inside kernel runs (start to done)
+        self._lock = threading.Lock()  # the buffer pool and the busy accounting
+        self._kernel_locks = {name: threading.Lock() for name in regmap.KERNELS}  # one run per kernel at a time
+        self._active = 0
+        self._busy_since = 0.0
+        self.busy_s = 0.0  # wall time during which at least one kernel ran (ap_start to ap_done)
         self.calls = 0
 
     # -- opening ------------------------------------------------------------------------------------
@@ -112,13 +120,28 @@ class PynqFabric(Fabric):
     def _buffer(self, kernel: str, spec, s: Shape):
         key = (kernel, spec.name)
         shape = spec.shape(s)
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape:
-            if buf is not None:
-                buf.freebuffer()
-            buf = self.api.allocate(shape, spec.dtype, target=self.device)
-            self._buffers[key] = buf
+        with self._lock:
+            buf = self._buffers.get(key)
+            if buf is None or buf.shape != shape:
+                if buf is not None:
+                    buf.freebuffer()
+                buf = self.api.allocate(shape, spec.dtype, target=self.device)
+                self._buffers[key] = buf
         return buf
+
+    def _busy(self, starting: bool) -> None:
+        """Count the time during which any kernel runs (overlapping runs count once)."""
+        with self._lock:
+            now = time.perf_counter()
+            if starting:
+                if self._active == 0:
+                    self._busy_since = now
+                self._active += 1
+                self.calls += 1
+            else:
+                self._active -= 1
+                if self._active == 0:
+                    self.busy_s += now - self._busy_since
 
     @staticmethod
     def _check_fits(kernel: str, s: Shape, mode: str | None) -> None:
@@ -136,21 +159,23 @@ class PynqFabric(Fabric):
 
     def _run(self, kernel: str, s: Shape, inputs: dict[str, np.ndarray], extra: dict | None = None, mode=None):
         self._check_fits(kernel, s, mode)
-        bufs = {spec.name: self._buffer(kernel, spec, s) for spec in buffer_specs(kernel)}
-        for spec in buffer_specs(kernel):
-            if spec.direction == "in":
-                bufs[spec.name][...] = check_array(spec, s, inputs[spec.name])
-                bufs[spec.name].flush()
-        scalars = {"n": s.n, "c": s.c, "h": s.h, "wd": s.wd, "o": s.o, "k": s.k, "stride": s.stride, **(extra or {})}
-        t0 = time.perf_counter()
-        outs = self.runners[kernel].run(scalars, bufs)
-        self.busy_s += time.perf_counter() - t0
-        self.calls += 1
-        results = {}
-        for spec in buffer_specs(kernel):
-            if spec.direction == "out":
-                bufs[spec.name].invalidate()
-                results[spec.name] = np.array(bufs[spec.name], dtype=spec.dtype, copy=True)
+        with self._kernel_locks[kernel]:
+            bufs = {spec.name: self._buffer(kernel, spec, s) for spec in buffer_specs(kernel)}
+            for spec in buffer_specs(kernel):
+                if spec.direction == "in":
+                    bufs[spec.name][...] = check_array(spec, s, inputs[spec.name])
+                    bufs[spec.name].flush()
+            scalars = {"n": s.n, "c": s.c, "h": s.h, "wd": s.wd, "o": s.o, "k": s.k, "stride": s.stride, **(extra or {})}
+            self._busy(True)
+            try:
+                outs = self.runners[kernel].run(scalars, bufs)
+            finally:
+                self._busy(False)
+            results = {}
+            for spec in buffer_specs(kernel):
+                if spec.direction == "out":
+                    bufs[spec.name].invalidate()
+                    results[spec.name] = np.array(bufs[spec.name], dtype=spec.dtype, copy=True)
         return results, outs
 
     # -- the three kernels --------------------------------------------------------------------------

@@ -253,6 +253,10 @@ class SimDevice(_DeviceBase):
 
     # -- memory -------------------------------------------------------------------------------------
     def allocate(self, shape, dtype, **kwargs) -> SimBuffer:
+        with self._lock:  # drivers may allocate from several threads
+            return self._allocate(shape, dtype)
+
+    def _allocate(self, shape, dtype) -> SimBuffer:
         dtype = np.dtype(dtype)
         nbytes = max(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, 1)
         size = -(-nbytes // PAGE) * PAGE
@@ -263,7 +267,7 @@ class SimDevice(_DeviceBase):
         alloc = _Allocation(bo, address, nbytes, host)
         alloc.host_bytes[:] = GARBAGE
         self._allocs[bo] = alloc
-        bisect.insort(self._starts, address)
+        self._starts = sorted(self._starts + [address])  # replaced, not mutated: kernels read snapshots
         self._by_start = {a.address: a for a in self._allocs.values()}
         return host
 
@@ -281,11 +285,12 @@ class SimDevice(_DeviceBase):
         return cursor
 
     def free(self, bo: int) -> None:
-        a = self._allocs.pop(bo, None)
-        if a is not None:
-            a.freed = True
-            self._starts.remove(a.address)
-            self._by_start = {x.address: x for x in self._allocs.values()}
+        with self._lock:
+            a = self._allocs.pop(bo, None)
+            if a is not None:
+                a.freed = True
+                self._starts = [x for x in self._starts if x != a.address]
+                self._by_start = {x.address: x for x in self._allocs.values()}
 
     def buffer_base(self, bo: int) -> int:
         return self._live(bo).address
@@ -308,9 +313,11 @@ class SimDevice(_DeviceBase):
 
     def device_view(self, address: int, nbytes: int, what: str = "") -> np.ndarray:
         """The DDR bytes [address, address + nbytes) as the kernels see them (a writable view)."""
-        i = bisect.bisect_right(self._starts, address) - 1
+        with self._lock:
+            starts, by_start = self._starts, self._by_start
+        i = bisect.bisect_right(starts, address) - 1
         if i >= 0:
-            a = self._by_start[self._starts[i]]
+            a = by_start[starts[i]]
             if address + nbytes <= a.address + a.nbytes:
                 return a.memory[address - a.address : address - a.address + nbytes]
         raise SimBusError(
