@@ -60,11 +60,3 @@ def test_training_on_the_simulated_board_matches_csim(tmp_path, monkeypatch):
     assert fabric["backend"] == "pynq" and fabric["kernel_runs"] > 0
     assert 0 < fabric["busy_fraction"] < 1 and csim_report["fabric"] is None
 
-
-def test_backend_and_device_flags_each_set_one_conv_option():
-    """--backend and --device are two --set items on the same table: neither may drop the other."""
-    from e2train.training.config import load_config
-
-    cfg = load_config(None, ['model.conv_options.backend="pynq"', 'model.conv_options.device="sim"',
-                             "model.conv_options.beta=0.1"])
-    assert cfg["model"]["conv_options"] == {"backend": "pynq", "device": "sim", "beta": 0.1}

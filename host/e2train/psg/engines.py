@@ -9,6 +9,7 @@ integers as every fabric backend; in float32 it is the fast path for training.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,13 @@ from .quant import scale_pow2
 # phase 2 runs on a channel block only while the block is at most this share of all weights; beyond,
 # one combined backward call (g_x and G_full together) is cheaper than two.
 _RESTRICT_MAX = 0.6
+
+def _no_tf32(t: torch.Tensor):
+    """TF32 (cuDNN's default on Ampere and later) keeps 10 mantissa bits: int16 gradients would round."""
+    if t.device.type == "cuda":
+        return torch.backends.cudnn.flags(enabled=True, allow_tf32=False)
+    return contextlib.nullcontext()
+
 
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 
@@ -53,7 +61,8 @@ class TorchEngine:
     def forward(self, xq: torch.Tensor, wq: torch.Tensor, stride: int, e: int) -> torch.Tensor:
         """conv(xq, wq) * 2**e. The power of two scales the small weight tensor instead of the output:
         every product and partial sum is scaled alike, so the result is the same, one pass cheaper."""
-        return tk.conv_fwd(self._in(xq), scale_pow2(self._in(wq), e), stride).to(xq.dtype)
+        with _no_tf32(xq):
+            return tk.conv_fwd(self._in(xq), scale_pow2(self._in(wq), e), stride).to(xq.dtype)
 
     def backward(self, gq, xq, wq, stride: int, need_data: bool, mode: str, beta_q: int, e_data: int = 0):
         """-> (g_x * 2**e_data or None, WeightGrad).
@@ -64,6 +73,10 @@ class TorchEngine:
         channels that holds every unconfident weight, and skipped when there is none; that costs one
         host synchronisation per layer, which is why CUDA computes G_full whole.
         """
+        with _no_tf32(xq):
+            return self._backward(gq, xq, wq, stride, need_data, mode, beta_q, e_data)
+
+    def _backward(self, gq, xq, wq, stride, need_data, mode, beta_q, e_data):
         k = wq.shape[-1]
         g, x = self._in(gq), self._in(xq)
         w = scale_pow2(self._in(wq), e_data)

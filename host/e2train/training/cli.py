@@ -68,28 +68,24 @@ def _train(args) -> int:
     from .config import load_config
 
     try:
-        cfg = load_config(args.config, args.overrides + _flag_overrides(args))
-        _apply_run_flags(cfg, args.scale)
+        cfg = load_config(args.config, args.overrides)
+        _apply_run_flags(cfg, args)
         out = args.out or os.path.join("runs", cfg["run"]["name"])
         return _run(cfg, out, args.resume)
     except (ConfigError, DatasetError, CheckpointError) as exc:
         return _fail(str(exc))
 
 
-def _flag_overrides(args) -> list[str]:
-    """--backend / --device as config overrides of the quantised conv's options."""
-    out = []
-    for flag, key in (("backend", "backend"), ("device", "device")):
-        value = getattr(args, flag, None)
-        if value is not None:
-            out.append(f'model.conv_options.{key}="{value}"')
-    return out
-
-
-def _apply_run_flags(cfg: dict, scale: float | None) -> None:
-    if (cfg["model"]["conv_options"].get("backend") or cfg["model"]["conv_options"].get("device")) and cfg["model"]["conv"] == "plain":
-        raise ConfigError("--backend/--device choose where quantised convs run, but this config trains float convs "
-                          "(model.conv = plain); use a PSG or 8-bit config, or --set model.conv=e2train.psg:make_conv_factory")
+def _apply_run_flags(cfg: dict, args) -> None:
+    """--backend / --device go into model.conv_options (merged: --set on that table would replace it
+    whole); --scale multiplies schedule.iterations."""
+    options = {k: getattr(args, k) for k in ("backend", "device") if getattr(args, k, None) is not None}
+    if options:
+        if cfg["model"]["conv"] == "plain":
+            raise ConfigError("--backend/--device choose where quantised convs run, but this config trains float convs "
+                              "(model.conv = plain); use a PSG or 8-bit config, or --set model.conv=e2train.psg:make_conv_factory")
+        cfg["model"]["conv_options"] = {**cfg["model"]["conv_options"], **options}
+    scale = getattr(args, "scale", None)
     if scale is None:
         return
     if not scale > 0:

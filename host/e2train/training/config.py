@@ -27,6 +27,7 @@ DEFAULTS: dict[str, dict] = {
         "dir": "",  # the folder holding cifar-10-batches-py / cifar-100-python
         "download": False,  # fetch the official archive (checksum verified) if the folder is missing
         "val_split": 5000,  # training images held out for validation (0: evaluate on the test split)
+        "part": "all",  # all | first_half | second_half of the training images (issue-4: the fine-tuning experiment)
         "augment": True,
         "synthetic_train": 4000,
         "synthetic_val": 1000,
@@ -83,10 +84,8 @@ def _check_and_merge(base: dict, update: dict, where: str) -> None:
                 raise ConfigError(f"{path} must be a table, got {value!r}")
             _check_and_merge(old, value, path)
             continue
-        if key in ("conv_options", "options"):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{path} must be a table, got {value!r}")
-            value = {**old, **value}  # key by key: --backend and --device each set one option
+        if key in ("conv_options", "options") and not isinstance(value, dict):
+            raise ConfigError(f"{path} must be a table, got {value!r}")
         if isinstance(old, bool) and not isinstance(value, bool):
             raise ConfigError(f"{path} must be true or false, got {value!r}")
         if isinstance(old, (int, float)) and not isinstance(old, bool) and path != "smd.energy_ratio":
@@ -174,5 +173,7 @@ def validate(cfg: dict) -> None:
         raise ConfigError(f"model.gating must be none, slu or sd, got {cfg['model']['gating']!r}")
     if cfg["data"]["dataset"] not in ("cifar10", "cifar100", "synthetic"):
         raise ConfigError(f"data.dataset must be cifar10, cifar100 or synthetic, got {cfg['data']['dataset']!r}")
+    if cfg["data"]["part"] not in ("all", "first_half", "second_half"):
+        raise ConfigError(f"data.part must be all, first_half or second_half, got {cfg['data']['part']!r}")
     if cfg["run"]["device"] not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"run.device must be cpu, cuda or auto, got {cfg['run']['device']!r}")

@@ -17,7 +17,7 @@ def load_data(cfg: dict) -> tuple[ImageSet, ImageSet | None, int]:
     if d["dataset"] == "synthetic":
         train = make_synthetic(d["synthetic_train"], seed=seed)
         val = make_synthetic(d["synthetic_val"], seed=seed + 10_000)
-        return train, val, train.num_classes
+        return half_of(train, d["part"]), val, train.num_classes
     if not d["dir"]:
         raise ConfigError(f"data.dir is not set: give the folder that holds {DATASETS[d['dataset']][0]} (--set data.dir=PATH)")
     if d["download"]:
@@ -25,12 +25,24 @@ def load_data(cfg: dict) -> tuple[ImageSet, ImageSet | None, int]:
     full = load_cifar(d["dir"], d["dataset"], "train")
     if d["val_split"] > 0:
         train, val = split_validation(full, d["val_split"], seed=0)  # the same split for every run seed
-        return train, val, full.num_classes
+        return half_of(train, d["part"]), val, full.num_classes
     try:
         test = load_cifar(d["dir"], d["dataset"], "test")
     except DatasetError as exc:
         raise DatasetError(f"{exc}; with data.val_split = 0 the test split is needed for evaluation") from exc
-    return full, test, full.num_classes
+    return half_of(full, d["part"]), test, full.num_classes
+
+
+def half_of(train: ImageSet, part: str) -> ImageSet:
+    """One half of the training images, the same halves for every run (the fine-tuning experiment)."""
+    if part == "all":
+        return train
+    import numpy as np
+
+    order = np.random.default_rng(1).permutation(len(train))
+    half = len(train) // 2
+    idx = np.sort(order[:half] if part == "first_half" else order[half:])
+    return train.subset(idx, f"{train.name}-{part}")
 
 
 def build_from_config(cfg: dict, num_classes: int) -> GatedNet:
