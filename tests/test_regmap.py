@@ -22,7 +22,11 @@ def _c_arguments(top: str) -> list[str]:
 def _s_axilite_ports(top: str) -> set[str]:
     kernel = top.removesuffix("_top")
     text = (ROOT / "hls" / "src" / f"{kernel}.cpp").read_text()
-    return set(re.findall(r"#pragma HLS INTERFACE mode=s_axilite port=(\w+)", text))
+    ports = set(re.findall(r"#pragma HLS INTERFACE mode=s_axilite port=(\w+)", text))
+    if "E2_SHAPE_INTERFACE" in text:  # the shape ports every top shares (hls/include/e2_types.h)
+        types = (ROOT / "hls" / "include" / "e2_types.h").read_text()
+        ports |= set(re.findall(r"E2_PRAGMA\(HLS INTERFACE mode=s_axilite port=(\w+)\)", types))
+    return ports
 
 
 def _m_axi_ports(top: str) -> set[str]:

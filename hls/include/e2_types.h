@@ -31,13 +31,34 @@ namespace e2 {
 const int MAX_HW = 32;                 // input height and width (CIFAR)
 const int MAX_K = 3;                   // kernel size
 const int MAX_PAD_HW = MAX_HW + 2;     // padded height/width
-// A padded plane plus the slack that flat row-major indexing reads past its end (see plane.h).
-const int MAX_PLANE = (MAX_PAD_HW + 2) * MAX_PAD_HW;
+// A padded plane plus the slack rows that flat indexing reads past its end (see plane.h), for
+// either layout: (hp + 2) * wp at stride 1, 4 * (ceil(hp / 2) + 2) * ceil(wp / 2) at stride 2.
+const int MAX_PLANE = (MAX_PAD_HW + 4) * (MAX_PAD_HW + 2);
 
 // Return codes of the tops (the ap_return register).
 const int E2_OK = 0;
 const int E2_BAD_SHAPE = 1;    // a size the local buffers cannot hold, or not in the contract
 const int E2_BAD_ARG = 2;      // k, stride, mode or beta_q outside the contract
+
+// The checks every top makes before it touches memory (the host driver checks too; the kernel
+// must not trust it).
+inline bool shape_ok(int n, int c, int h, int w, int o) {
+    return n >= 1 && c >= 1 && o >= 1 && h >= 1 && w >= 1 && h <= MAX_HW && w <= MAX_HW;
+}
+inline bool conv_args_ok(int k, int stride) { return (k == 1 || k == 3) && (stride == 1 || stride == 2); }
+
+// The s_axilite ports of the shape arguments and the return code, and ap_ctrl_hs: the same in every top.
+#define E2_PRAGMA(x) _Pragma(#x)
+#define E2_SHAPE_INTERFACE                                 \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=n)         \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=c)         \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=h)         \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=wd)        \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=o)         \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=k)         \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=stride)    \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=return)    \
+    E2_PRAGMA(HLS INTERFACE mode=ap_ctrl_hs port=return)
 
 // Mode of conv_bwd_weight_psg.
 const int MODE_PSG = 0;

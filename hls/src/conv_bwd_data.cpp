@@ -6,18 +6,10 @@ int conv_bwd_data_top(const e2::ApTypes::g_t *gy, const e2::ApTypes::w_t *w, e2:
 #pragma HLS INTERFACE mode=m_axi port=gy offset=slave bundle=gmem0 depth=32768 max_read_burst_length=64
 #pragma HLS INTERFACE mode=m_axi port=w offset=slave bundle=gmem1 depth=36864 max_read_burst_length=64
 #pragma HLS INTERFACE mode=m_axi port=gx offset=slave bundle=gmem0 depth=32768 max_write_burst_length=64
-#pragma HLS INTERFACE mode=s_axilite port=n
-#pragma HLS INTERFACE mode=s_axilite port=c
-#pragma HLS INTERFACE mode=s_axilite port=h
-#pragma HLS INTERFACE mode=s_axilite port=wd
-#pragma HLS INTERFACE mode=s_axilite port=o
-#pragma HLS INTERFACE mode=s_axilite port=k
-#pragma HLS INTERFACE mode=s_axilite port=stride
-#pragma HLS INTERFACE mode=s_axilite port=return
-#pragma HLS INTERFACE mode=ap_ctrl_hs port=return
+    E2_SHAPE_INTERFACE
     using namespace e2;
-    if (n < 1 || c < 1 || o < 1 || h < 1 || wd < 1 || h > MAX_HW || wd > MAX_HW) return E2_BAD_SHAPE;
-    if ((k != 1 && k != 3) || (stride != 1 && stride != 2)) return E2_BAD_ARG;
+    if (!shape_ok(n, c, h, wd, o)) return E2_BAD_SHAPE;
+    if (!conv_args_ok(k, stride)) return E2_BAD_ARG;
     // One copy of the upsampled gradient plane per tap (9 BRAM18 of 16 bit for 3x3) and PC 48-bit
     // accumulator planes (two BRAM36 each, one bank per channel).
     Buf<ApTypes>::g_t gb[BWD_OC * MAX_K * MAX_K][MAX_PLANE];

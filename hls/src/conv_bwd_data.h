@@ -34,6 +34,7 @@ void bwd_data_mac(const typename Buf<T>::g_t (*E2_RESTRICT gb)[PLANE], const typ
 #pragma HLS UNROLL
                         const int copy = oc * Copies<K, REP>::n + (REP ? i * K + j : 0);
                         const typename T::pgw_t p = wb[oc][pc][i * K + j] * gb[copy][q + i * wp + j];
+#pragma HLS BIND_OP variable=p op=mul impl=dsp
                         s += p;
                     }
                 }

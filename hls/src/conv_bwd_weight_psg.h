@@ -32,8 +32,12 @@ struct PsgJob {
 
 template <class T, int K, int S, int PO, int PC, bool REP, int PLANE>
 void psg_msb_mac(const typename Buf<T>::g_t (*E2_RESTRICT xmb)[PLANE], const typename Buf<T>::g_t (*E2_RESTRICT gmb)[PLANE],
-                 typename T::acc32_t acc[PO][PC][K * K], int nq, int wp) {
+                 typename T::acc32_t acc[PO][PC][K * K], const Geometry &g) {
 #pragma HLS INLINE off
+    int off[K * K];
+#pragma HLS ARRAY_PARTITION variable=off complete dim=0
+    for (int t = 0; t < K * K; ++t) off[t] = tap_offset<S>(g, t / K, t % K);
+    const int nq = g.nq;
     typename T::acc32_t r[PO][PC][K * K];
 #pragma HLS ARRAY_PARTITION variable=r complete dim=0
     E2_UNROLL for (int po = 0; po < PO; ++po)
@@ -51,8 +55,9 @@ void psg_msb_mac(const typename Buf<T>::g_t (*E2_RESTRICT xmb)[PLANE], const typ
                     E2_UNROLL for (int j = 0; j < K; ++j) {
 #pragma HLS UNROLL
                         const int copy = pc * Copies<K, REP>::n + (REP ? i * K + j : 0);
-                        const typename T::xm_t xv = xmb[copy][S * q + i * wp + j];
-                        const typename T::pm_t p = gv * xv;
+                        const typename T::xm_t xv = xmb[copy][q + off[i * K + j]];
+                        const typename T::pm_t p = gv * xv;  // int10 x int4: a narrow LUT multiplier
+#pragma HLS BIND_OP variable=p op=mul impl=fabric
                         r[po][pc][i * K + j] += p;
                     }
                 }
@@ -66,8 +71,12 @@ void psg_msb_mac(const typename Buf<T>::g_t (*E2_RESTRICT xmb)[PLANE], const typ
 
 template <class T, int K, int S, int PO, int PC, bool REP, int PLANE>
 void psg_full_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typename Buf<T>::g_t (*E2_RESTRICT gb)[PLANE],
-                  const bool need[PO * PC * K * K], typename T::acc48_t acc[PO][PC][K * K], int nq, int wp) {
+                  const bool need[PO * PC * K * K], typename T::acc48_t acc[PO][PC][K * K], const Geometry &g) {
 #pragma HLS INLINE off
+    int off[K * K];
+#pragma HLS ARRAY_PARTITION variable=off complete dim=0
+    for (int t = 0; t < K * K; ++t) off[t] = tap_offset<S>(g, t / K, t % K);
+    const int nq = g.nq;
     // operand isolation: a weight that is not needed multiplies zeros (an AND gate per operand bit)
     typename Buf<T>::x_t mask[PO * PC * K * K];
 #pragma HLS ARRAY_PARTITION variable=mask complete dim=0
@@ -92,8 +101,9 @@ void psg_full_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typ
 #pragma HLS UNROLL
                             const int copy = pc * Copies<K, REP>::n + (REP ? i * K + j : 0);
                             const int wi = (po * PC + pc) * K * K + i * K + j;
-                            const typename Buf<T>::x_t xv = xb[copy][S * q + i * wp + j] & mask[wi];
+                            const typename Buf<T>::x_t xv = xb[copy][q + off[i * K + j]] & mask[wi];
                             const typename T::pgw_t p = gv * xv;
+#pragma HLS BIND_OP variable=p op=mul impl=dsp
                             s[po][pc][i * K + j] += p;
                         }
                     }
@@ -145,11 +155,11 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
                         for (int t = 0; t < KK; ++t) acc[po][pc][t] = 0;
                 for (int nn = 0; nn < n; ++nn) {
                     for (int pc = 0; pc < PC; ++pc)
-                        load_padded<4, Copies<K, REP>::n>(x + ((long)nn * c + c0 + pc) * xplane, c0 + pc < c,
-                                                          buf.xmb[pc * COPIES], PLANE, h, wd, g.p, g.wp, g.rows);
+                        load_input<S, K, 4, Copies<K, REP>::n>(x + ((long)nn * c + c0 + pc) * xplane, c0 + pc < c,
+                                                            buf.xmb[pc * COPIES], PLANE, g);
                     for (int po = 0; po < PO; ++po)
-                        load_grad<6>(gy + ((long)nn * o + o0 + po) * gplane, o0 + po < o, buf.gb[po], g.ho, g.wo, g.wp);
-                    psg_msb_mac<T, K, S, PO, PC, REP, PLANE>(buf.xmb, buf.gb, acc, g.nq, g.wp);
+                        load_grad<6>(gy + ((long)nn * o + o0 + po) * gplane, o0 + po < o, buf.gb[po], g.ho, g.wo, g.qs);
+                    psg_msb_mac<T, K, S, PO, PC, REP, PLANE>(buf.xmb, buf.gb, acc, g);
                 }
                 for (int po = 0; po < PO && o0 + po < o; ++po)
                     for (int pc = 0; pc < PC && c0 + pc < c; ++pc)
@@ -217,11 +227,11 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
                 for (int t = 0; t < KK; ++t) acc[po][pc][t] = 0;
         for (int nn = 0; nn < n; ++nn) {
             for (int pc = 0; pc < PC; ++pc)
-                load_padded<0, Copies<K, REP>::n>(x + ((long)nn * c + job.c0 + pc) * xplane, job.c0 + pc < c,
-                                                  buf.xb[pc * COPIES], PLANE, h, wd, g.p, g.wp, g.rows);
+                load_input<S, K, 0, Copies<K, REP>::n>(x + ((long)nn * c + job.c0 + pc) * xplane, job.c0 + pc < c,
+                                                    buf.xb[pc * COPIES], PLANE, g);
             for (int po = 0; po < PO; ++po)
-                load_grad<0>(gy + ((long)nn * o + job.o0 + po) * gplane, job.o0 + po < o, buf.gb[po], g.ho, g.wo, g.wp);
-            psg_full_mac<T, K, S, PO, PC, REP, PLANE>(buf.xb, buf.gb, job.need, acc, g.nq, g.wp);
+                load_grad<0>(gy + ((long)nn * o + job.o0 + po) * gplane, job.o0 + po < o, buf.gb[po], g.ho, g.wo, g.qs);
+            psg_full_mac<T, K, S, PO, PC, REP, PLANE>(buf.xb, buf.gb, job.need, acc, g);
         }
         for (int wi = 0; wi < NW; ++wi) {
 #pragma HLS PIPELINE II=1
@@ -237,29 +247,33 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
     *max_abs_msb = top;
 }
 
-template <class T, int PO, int PC, bool REP, int PLANE>
+// PO x PC is the tile of the 3x3 kernels, PO1 x PC1 that of the 1x1 kernels (more channels, as each
+// weight has one tap instead of nine).
+template <class T, int PO, int PC, int PO1, int PC1, bool REP, int PLANE>
 int conv_bwd_weight_psg_dispatch(const typename T::x_t *x, const typename T::g_t *gy, typename T::sign_t *sign,
                                  typename T::out48_t *g_full, typename T::acc32_t *g_msb, int n, int c, int h, int wd,
                                  int o, int k, int s, int beta_q, int mode, int *predicted, int *max_abs_msb,
                                  const PsgBuffers<T, PLANE> &buf) {
     if (beta_q < 0 || beta_q > BETA_ONE || (mode != MODE_PSG && mode != MODE_FULL)) return E2_BAD_ARG;
-#define E2_PSG_CASE(KV, SV)                                                                                      \
+#define E2_PSG_CASE(KV, SV, TO, TC)                                                                              \
     if (k == KV && s == SV) {                                                                                    \
-        hls::stream<PsgJob<PO * PC * KV * KV> > jobs("psg_jobs");                                                \
-        conv_bwd_weight_psg_core<T, KV, SV, PO, PC, REP, PLANE>(x, gy, sign, g_full, g_msb, n, c, h, wd, o, beta_q, \
+        hls::stream<PsgJob<TO * TC * KV * KV> > jobs("psg_jobs");                                                \
+        conv_bwd_weight_psg_core<T, KV, SV, TO, TC, REP, PLANE>(x, gy, sign, g_full, g_msb, n, c, h, wd, o, beta_q, \
                                                                  mode, predicted, max_abs_msb, buf, jobs);       \
         return E2_OK;                                                                                            \
     }
-    E2_PSG_CASE(3, 1)
-    E2_PSG_CASE(3, 2)
-    E2_PSG_CASE(1, 1)
-    E2_PSG_CASE(1, 2)
+    E2_PSG_CASE(3, 1, PO, PC)
+    E2_PSG_CASE(3, 2, PO, PC)
+    E2_PSG_CASE(1, 1, PO1, PC1)
+    E2_PSG_CASE(1, 2, PO1, PC1)
 #undef E2_PSG_CASE
     return E2_BAD_ARG;
 }
 
-const int PSG_PO = 4;
+const int PSG_PO = 4;   // 3x3: 4 x 2 x 9 = 72 weights per tile
 const int PSG_PC = 2;
+const int PSG_PO1 = 8;  // 1x1: 8 x 8 = 64 weights per tile
+const int PSG_PC1 = 8;
 const int PSG_MAX_JOBS = 4096;  // depth of the phase-2 job FIFO in hardware
 
 }  // namespace e2

@@ -6,18 +6,10 @@ int conv_fwd_top(const e2::ApTypes::x_t *x, const e2::ApTypes::w_t *w, e2::ApTyp
 #pragma HLS INTERFACE mode=m_axi port=x offset=slave bundle=gmem0 depth=32768 max_read_burst_length=64
 #pragma HLS INTERFACE mode=m_axi port=w offset=slave bundle=gmem1 depth=36864 max_read_burst_length=64
 #pragma HLS INTERFACE mode=m_axi port=y offset=slave bundle=gmem0 depth=32768 max_write_burst_length=64
-#pragma HLS INTERFACE mode=s_axilite port=n
-#pragma HLS INTERFACE mode=s_axilite port=c
-#pragma HLS INTERFACE mode=s_axilite port=h
-#pragma HLS INTERFACE mode=s_axilite port=wd
-#pragma HLS INTERFACE mode=s_axilite port=o
-#pragma HLS INTERFACE mode=s_axilite port=k
-#pragma HLS INTERFACE mode=s_axilite port=stride
-#pragma HLS INTERFACE mode=s_axilite port=return
-#pragma HLS INTERFACE mode=ap_ctrl_hs port=return
+    E2_SHAPE_INTERFACE
     using namespace e2;
-    if (n < 1 || c < 1 || o < 1 || h < 1 || wd < 1 || h > MAX_HW || wd > MAX_HW) return E2_BAD_SHAPE;
-    if ((k != 1 && k != 3) || (stride != 1 && stride != 2)) return E2_BAD_ARG;
+    if (!shape_ok(n, c, h, wd, o)) return E2_BAD_SHAPE;
+    if (!conv_args_ok(k, stride)) return E2_BAD_ARG;
     // One copy of the padded input plane per tap (9 BRAM18 for 3x3: the 9 reads of a position in one
     // cycle) and PO accumulator planes (one BRAM each: the PO writes of a position in one cycle).
     Buf<ApTypes>::x_t xb[FWD_CC * MAX_K * MAX_K][MAX_PLANE];

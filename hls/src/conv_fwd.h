@@ -14,12 +14,16 @@ namespace e2 {
 // Copies of each input plane in the local buffer: one per tap in hardware (REP), one on the CPU.
 template <int K, bool REP> struct Copies { static const int n = REP ? K * K : 1; };
 
-// One pass: acc[po][q] += sum_{cc,i,j} wb[po][cc][i*K+j] * xb[cc][S*q + i*wp + j]
+// One pass: acc[po][q] += sum_{cc,i,j} wb[po][cc][i*K+j] * xb[cc][q + tap_offset(i, j)]
 // (xb[cc] is copy number cc*COPIES + tap of the buffer when REP).
 template <class T, int K, int S, int PO, int CC, bool REP, int PLANE>
 void fwd_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typename Buf<T>::w_t wb[PO][CC][K * K],
-             typename T::acc32_t (*E2_RESTRICT acc)[PLANE], int nq, int wp) {
+             typename T::acc32_t (*E2_RESTRICT acc)[PLANE], const Geometry &g) {
 #pragma HLS INLINE off
+    int off[K * K];
+#pragma HLS ARRAY_PARTITION variable=off complete dim=0
+    for (int t = 0; t < K * K; ++t) off[t] = tap_offset<S>(g, t / K, t % K);
+    const int nq = g.nq;
     for (int q = 0; q < nq; ++q) {
 #pragma HLS PIPELINE II=1
         E2_UNROLL for (int po = 0; po < PO; ++po) {
@@ -32,7 +36,8 @@ void fwd_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typename
                     E2_UNROLL for (int j = 0; j < K; ++j) {
 #pragma HLS UNROLL
                         const int copy = cc * Copies<K, REP>::n + (REP ? i * K + j : 0);
-                        const typename T::pxw_t p = wb[po][cc][i * K + j] * xb[copy][S * q + i * wp + j];
+                        const typename T::pxw_t p = wb[po][cc][i * K + j] * xb[copy][q + off[i * K + j]];
+#pragma HLS BIND_OP variable=p op=mul impl=fabric
                         s += p;
                     }
                 }
@@ -63,8 +68,8 @@ void conv_fwd_core(const typename T::x_t *x, const typename T::w_t *w, typename 
             for (int c0 = 0; c0 < c; c0 += CC) {
                 for (int cc = 0; cc < CC; ++cc) {
                     const bool valid = c0 + cc < c;
-                    load_padded<0, Copies<K, REP>::n>(x + ((long)nn * c + c0 + cc) * h * wd, valid, xb[cc * Copies<K, REP>::n], PLANE,
-                                                      h, wd, g.p, g.wp, g.rows);
+                    load_input<S, K, 0, Copies<K, REP>::n>(x + ((long)nn * c + c0 + cc) * h * wd, valid,
+                                                        xb[cc * Copies<K, REP>::n], PLANE, g);
                     for (int po = 0; po < PO; ++po)
                         for (int t = 0; t < K * K; ++t) {
 #pragma HLS PIPELINE II=1
@@ -72,14 +77,14 @@ void conv_fwd_core(const typename T::x_t *x, const typename T::w_t *w, typename 
                             wb[po][cc][t] = in ? typename Buf<T>::w_t(w[((long)(o0 + po) * c + c0 + cc) * K * K + t]) : typename Buf<T>::w_t(0);
                         }
                 }
-                fwd_mac<T, K, S, PO, CC, REP, PLANE>(xb, wb, acc, g.nq, g.wp);
+                fwd_mac<T, K, S, PO, CC, REP, PLANE>(xb, wb, acc, g);
             }
             for (int po = 0; po < PO && o0 + po < o; ++po) {
                 typename T::acc32_t *yp = y + ((long)nn * o + o0 + po) * g.ho * g.wo;
                 for (int r = 0; r < g.ho; ++r)
                     for (int cl = 0; cl < g.wo; ++cl) {
 #pragma HLS PIPELINE II=1
-                        yp[r * g.wo + cl] = acc[po][r * g.wp + cl];
+                        yp[r * g.wo + cl] = acc[po][r * g.qs + cl];
                     }
             }
         }

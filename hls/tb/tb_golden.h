@@ -105,6 +105,33 @@ inline std::string golden_path(int argc, char **argv, const char *kernel) {
     return std::string("golden/") + kernel + ".txt";
 }
 
+// The main of every testbench: read the golden file named on the command line (default
+// golden/<kernel>.txt), run `check(case, index)` on each case (it returns its number of mismatches),
+// print a summary, and return the exit status: 0 when everything matches, 1 otherwise.
+template <class Check>
+int run_cases(int argc, char **argv, const char *kernel, Check check) {
+    std::vector<Case> cases;
+    if (!read_cases(golden_path(argc, argv, kernel), kernel, cases)) return 1;
+    long bad = 0;
+    for (size_t i = 0; i < cases.size(); ++i) bad += check(cases[i], (int)i);
+    std::printf("tb_%s: %zu cases, %s\n", kernel, cases.size(), bad ? "MISMATCH" : "all match");
+    return bad ? 1 : 0;
+}
+
+// A top's return code: 0 mismatches when it is E2_OK (0), else one, reported.
+inline long top_failed(int rc, int case_no) {
+    if (rc == 0) return 0;
+    std::fprintf(stderr, "case %d: top returned %d\n", case_no, rc);
+    return 1;
+}
+
+template <class A>
+std::vector<long long> to_ll(const std::vector<A> &v) {
+    std::vector<long long> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i) out[i] = v[i].to_int64();
+    return out;
+}
+
 }  // namespace tb
 
 #endif
