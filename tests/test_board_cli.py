@@ -72,4 +72,5 @@ def test_board_commands_work_without_torch(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "board selftest: ok" in res.stdout
     res = subprocess.run(run + ["--help"], capture_output=True, text=True, env=env, timeout=300)
-    assert "not available here: training (needs torch)" in res.stdout
+    # the training commands are left out and named (needs torch; on Python 3.10 first tomllib)
+    assert "not available here: training (needs " in res.stdout
