@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
 
-# System packages: Icarus Verilog (second RTL simulator) and yosys (utilisation estimates).
+# System packages: Icarus Verilog (second RTL simulator), yosys (utilisation estimates), tclsh.
 need_apt=()
 command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v yosys >/dev/null 2>&1 || need_apt+=(yosys)
+command -v tclsh >/dev/null 2>&1 || need_apt+=(tcl)  # runs hw/vivado's Tcl against stand-ins in the tests
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "install.sh: apt-get install ${need_apt[*]}"

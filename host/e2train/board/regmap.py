@@ -173,3 +173,16 @@ def markdown() -> str:
                 out.append(f"| 0x{reg.offset + 4:02X} | reserved | | |")
         out += ["", f"Register file: 0x00 - 0x{span(top) - 1:02X}.", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+# -- what the board driver adds (issue 7): versions, limits and names the driver and the manifest share --
+
+# Version of the maps above; bitstreams/manifest.json records the one its bitstream was built from.
+REGMAP_VERSION = 1
+# The contract's kernels and the HLS top that implements each.
+KERNEL_TOPS = {"conv_fwd": "conv_fwd_top", "conv_bwd_data": "conv_bwd_data_top", "conv_bwd_weight_psg": "conv_bwd_weight_psg_top"}
+KERNELS = tuple(KERNEL_TOPS)
+# Largest input plane of the tops' local buffers (MAX_HW in hls/include/e2_types.h).
+MAX_HW = 32
+# The ``mode`` register of conv_bwd_weight_psg_top (MODE_PSG / MODE_FULL in hls/include/e2_types.h).
+MODES = {"psg": 0, "full": 1}

@@ -141,15 +141,33 @@ class FabricEngine:
     def backward(self, gq, xq, wq, stride, need_data, mode, beta_q, e_data=0):
         g = self._np(gq, np.int16)
         w = self._np(wq, np.int8)
-        gx = None
-        if need_data:
+        gx = pending = None
+        if need_data and getattr(self.fabric, "concurrent", False):
+            # issue-7: a fabric whose kernels are separate cores (pynq) computes g_x on one while the
+            # weight gradient runs on the other; the host stages one kernel's operands meanwhile.
+            pending = self._worker().submit(self.fabric.conv_bwd_data, g, w, stride, tuple(xq.shape[2:]))
+        elif need_data:
             gx = self._back(self.fabric.conv_bwd_data(g, w, stride, tuple(xq.shape[2:])), xq, e_data)
-        r = self.fabric.conv_bwd_weight_psg(self._np(xq, np.int8), g, w.shape[-1], stride, beta_q, mode=mode)
+        try:
+            r = self.fabric.conv_bwd_weight_psg(self._np(xq, np.int8), g, w.shape[-1], stride, beta_q, mode=mode)
+        finally:
+            if pending is not None:
+                gx = self._back(pending.result(), xq, e_data)
         if mode == "full":
             return gx, WeightGrad(self._back(r.g_full, xq), 0)
         return gx, WeightGrad(self._back(r.sign, xq), int(r.predicted))
 
+    def _worker(self):
+        if getattr(self, "_pool", None) is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fabric-bwd-data")
+        return self._pool
+
     def close(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self.fabric.close()
 
     def __deepcopy__(self, memo):

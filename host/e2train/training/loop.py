@@ -338,4 +338,7 @@ class Trainer:
             "config": cfg,
         }
         report.update(self._plugin("report_extra", report) or {})
+        from ..board.overlap import fabric_report  # issue-7: the fabric's busy share of the run (pynq)
+
+        report["fabric"] = fabric_report(self.model, s["wall_seconds"])
         return report
