@@ -30,10 +30,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--executed", type=float, default=0.5, help="share of samples each gated block runs")
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall: perf_counter; cpu: process CPU time (use with --threads 1 on a shared machine)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    clock = time.process_time if a.clock == "cpu" else time.perf_counter
     torch.manual_seed(0)
     x = torch.randn(a.batch, 3, 32, 32)
     y = torch.randint(0, 10, (a.batch,))
@@ -49,11 +52,11 @@ def main() -> None:
     def step(model, forced):
         model.force_gates = forced
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        t = time.perf_counter()
+        t = clock()
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
         opt.step()
-        return time.perf_counter() - t
+        return clock() - t
 
     cases = {"plain network": (plain, None), "gated, all blocks": (gated, full), f"gated, {a.executed:.0%} of samples per gated block": (gated, half)}
     for model, forced in cases.values():  # warm-up
@@ -62,6 +65,7 @@ def main() -> None:
     for _ in range(a.reps):
         for name, (model, forced) in cases.items():
             times[name].append(step(model, forced))
+            print(f"  {name}: {times[name][-1] * 1e3:.1f} ms", flush=True)
     med = {name: statistics.median(v) for name, v in times.items()}
     # executed share of the forward MACs at the forced decisions, gate overhead included
     counter = MacCounter(gated)
@@ -78,7 +82,7 @@ def main() -> None:
         plain(x)
     pc.active = False
     plain_macs = sum(pc.step.values())
-    print(f"ResNet-{a.depth}, batch {a.batch}, {torch.get_num_threads()} thread(s), median of {a.reps} training iterations")
+    print(f"ResNet-{a.depth}, batch {a.batch}, {torch.get_num_threads()} thread(s), {a.clock} clock, median of {a.reps} training iterations")
     for name, t in med.items():
         print(f"  {name:42s} {t * 1e3:8.1f} ms")
     hname = list(cases)[2]

@@ -24,6 +24,11 @@ def test_mobilenetv2_dense_convs_equal_bounds():
     assert [b.name for b in net.gated_blocks] == [b.name for b in net.res_blocks if b.identity]
     assert len(net.gated_blocks) == 10
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    # a training step through the gated blocks reaches the shared gate RNN
+    net.train()
+    net(torch.randn(4, 3, 32, 32)).sum().backward()
+    assert len(net.last_gates.decisions) == 10
+    assert net.gate_rnn.cell.weight_ih.grad is not None
 
 
 def test_unknown_arch_and_depth():
@@ -119,27 +124,28 @@ def test_skipped_samples_are_never_computed():
     torch.testing.assert_close(y[~d], x[~d])
 
 
-def test_gates_are_deterministic_at_evaluation_and_sampled_in_training():
+def test_gate_decisions_threshold_by_default_and_sample_on_request():
     torch.manual_seed(0)
     net = build_model("resnet20", gating="slu")
     with torch.no_grad():
         net.gate_rnn.proj.bias.fill_(0.0)  # p near 0.5: sampling would vary
     x = torch.randn(32, 3, 32, 32)
-    net.eval()
-    with torch.no_grad():
-        net(x)
-        d1 = torch.stack(net.last_gates.decisions)
-        p = torch.stack(net.last_gates.probs)
-        net(x)
-        d2 = torch.stack(net.last_gates.decisions)
-    assert torch.equal(d1, d2) and torch.equal(d1, p > 0.5)
-    net.train()
-    with torch.no_grad():
-        net(x)
-        t1 = torch.stack(net.last_gates.decisions)
-        net(x)
-        t2 = torch.stack(net.last_gates.decisions)
+
+    def decisions():
+        with torch.no_grad():
+            net(x)
+        return torch.stack(net.last_gates.decisions), torch.stack(net.last_gates.probs)
+
+    for mode in (net.eval, net.train):  # deterministic in both by default
+        mode()
+        (d1, p), (d2, _) = decisions(), decisions()
+        assert torch.equal(d1, d2) and torch.equal(d1, p > 0.5)
+    net.gate_sample_in_training = True
+    (t1, _), (t2, _) = decisions(), decisions()
     assert not torch.equal(t1, t2)
+    net.eval()  # evaluation stays deterministic
+    (e1, p), (e2, _) = decisions(), decisions()
+    assert torch.equal(e1, e2) and torch.equal(e1, p > 0.5)
     assert len(net.gated_blocks) == 8 and net.layer1[0].gate is None  # every block but the first
 
 

@@ -111,7 +111,7 @@ def test_report_accounting_plain_run_saves_nothing(tmp_path):
 
 
 def test_slu_run_counts_gates_and_skips(tmp_path):
-    rep = Trainer(tiny_cfg("model.gating=slu", "slu.target=0.3", "slu.alpha=5.0", "schedule.iterations=12"), str(tmp_path)).run()
+    rep = Trainer(tiny_cfg("model.gating=slu", "slu.target=0.3", "slu.alpha=20.0", "schedule.iterations=16"), str(tmp_path)).run()
     assert rep["gate_macs"]["forward"] > 0 and rep["macs_per_layer"]["gate_rnn"]["forward"] > 0
     assert 0.0 < rep["slu_executed_ratio"] < 1.0
     assert rep["mac_savings"] > 0.0

@@ -53,6 +53,7 @@ class GatedNet(nn.Module):
         self.sd_final_survival = sd_final_survival
         self.specs: dict[str, LayerSpec] = {}
         self._layer_modules: dict[str, nn.Module] = {}  # name -> module (not registered twice)
+        self.gate_sample_in_training = False  # Bernoulli gate decisions in training (default: threshold)
         self.force_gates: torch.Tensor | None = None  # [n_gated, N] bool: decisions given by a test or benchmark
         self.last_gates: GateState | None = None
         self.last_sd: list[bool] | None = None
@@ -104,7 +105,7 @@ class GatedNet(nn.Module):
         sd_draws = []
         for i, blk in enumerate(self.res_blocks):
             if state is not None and blk.gate is not None:
-                p, d = state.step(blk.gate, h, sample=self.training)
+                p, d = state.step(blk.gate, h, sample=self.training and self.gate_sample_in_training)
                 h = blk.finish(gathered_residual(blk.skip_path(h), h, blk.branch, gate_factor(p, d), d))
             elif self.gating == "sd":
                 keep = self.sd_survival[i]

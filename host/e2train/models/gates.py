@@ -4,12 +4,13 @@ Per block: AvgPool to 1x1, a 1x1 conv planes -> 10 (the block's own embedding); 
 and one Linear(10, 1) + sigmoid shared by every gate, the LSTM state carried from block to block in
 order. The gate sees the block's input and gives, per sample, the probability that the block runs.
 
-Decisions: during training a Bernoulli draw from the probability (exploration; the paper's released code
-thresholds in training too, but sampling keeps gates that start near 0.5 from locking); at evaluation a
-deterministic threshold at 0.5 (the released code samples at test time: a defect we do not copy).
-Gradient: the hard decision times ``1 + p - p.detach()`` (straight-through), so the task loss reaches the
-gate only through the samples whose block ran (the skipped ones were never computed), and the computation
-regulariser reaches every gate through ``p``.
+Decisions: a deterministic threshold ``p > 0.5`` in training and at evaluation, so the blocks a trained
+model skips at test time are the ones it learned to skip (the paper's released code samples at test
+time: a defect we do not copy). ``sample=True`` (config ``slu.sample_in_training``) draws Bernoulli(p)
+in training instead, for exploration; evaluation stays deterministic either way.
+Gradient: the block output takes ``d * (1 + p - p.detach())`` (straight-through, value 0/1), so the task
+loss reaches a gate only through the samples whose block ran (the skipped ones were never computed); the
+computation regulariser uses ``d + p - p.detach()`` and so reaches every gate, skipped ones included.
 """
 
 from __future__ import annotations

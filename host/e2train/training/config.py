@@ -42,6 +42,7 @@ DEFAULTS: dict[str, dict] = {
     "slu": {
         "alpha": 0.5,  # weight of the computation regulariser
         "target": 0.6,  # executed computation ratio (FLOPs-weighted over the gated blocks) to steer toward
+        "sample_in_training": False,  # Bernoulli gate decisions in training instead of the threshold p > 0.5
     },
     "sd": {
         "final_survival": 0.5,  # survival probability of the last block (linear decay)

@@ -53,6 +53,7 @@ def build_from_config(cfg: dict, num_classes: int) -> GatedNet:
     if m["gating"] == "sd" and cfg["sd"]["executed_ratio"] > 0:
         droppable = sum(1 for p in model.sd_survival if p < 1.0)
         model = build_model(m["arch"], num_classes, factory, "sd", sd_final_survival_for(cfg["sd"]["executed_ratio"], droppable))
+    model.gate_sample_in_training = cfg["slu"]["sample_in_training"]
     return model
 
 

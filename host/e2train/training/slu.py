@@ -2,7 +2,8 @@
 
 ``C`` is the FLOPs-weighted share of the gated blocks' computation that ran in this mini-batch:
 ``C = sum_b M_b * mean_n f_bn / sum_b M_b`` with M_b the MACs of block b's residual branch per sample
-and f the gate's straight-through factor (value 0/1, gradient through the gate probability). The paper's
+and f = d + p - p.detach() (value: the 0/1 decision; gradient: through the gate probability of every
+sample, skipped ones included). The paper's
 loss is ``CE + alpha * C``; its released code hard-codes the gate count and has an on/off controller
 whose default disables skipping. We weight every gate by its block's MACs and steer C toward a target
 ratio: ``loss = CE + alpha * |C - target|``, so the gates neither collapse to all-off nor stay all-on.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import torch
 
 from ..models.base import GatedNet
-from ..models.gates import gate_factor
 
 
 def branch_macs(model: GatedNet, per_sample: dict[str, int]) -> list[int]:
@@ -33,7 +33,7 @@ def computation_ratio(model: GatedNet, gated_macs: list[int]) -> torch.Tensor | 
     total = float(sum(gated_macs))
     c = 0.0
     for m, p, d in zip(gated_macs, st.probs, st.decisions):
-        c = c + (m / total) * gate_factor(p, d).mean()
+        c = c + (m / total) * (d.to(p.dtype) + p - p.detach()).mean()
     return c
 
 
