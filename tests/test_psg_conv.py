@@ -292,3 +292,13 @@ def test_experimental_nearest_msbs_remove_the_floor_bias():
         make_engine("reference", msb="nearest")
     with pytest.raises(ValueError, match="msb must be"):
         make_engine("torch", msb="up")
+
+
+def test_evaluation_passes_leave_the_previous_exponent_alone():
+    m = QuantConv2d(1, 1, 1, 1, exponent="previous", engine=make_engine("torch", "float64")).double()
+    run(m, torch.full((1, 1, 2, 2), 1.0, dtype=torch.float64), torch.ones(1, 1, 2, 2, dtype=torch.float64))
+    m.eval()
+    with torch.no_grad():
+        m(torch.full((1, 1, 2, 2), 100.0, dtype=torch.float64))
+    m.train()
+    assert m.x_exp.previous_max == 1.0 and m.layer_stats()["x_total"] == 4
