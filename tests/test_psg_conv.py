@@ -302,3 +302,18 @@ def test_evaluation_passes_leave_the_previous_exponent_alone():
         m(torch.full((1, 1, 2, 2), 100.0, dtype=torch.float64))
     m.train()
     assert m.x_exp.previous_max == 1.0 and m.layer_stats()["x_total"] == 4
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_float32_layer_agrees_with_the_exact_cpu_layer():
+    shape = LAYERS[2]
+    x, g = operands(shape, 9)
+    exact = layer(shape)
+    fast = QuantConv2d(shape.c, shape.o, shape.k, shape.stride, engine=make_engine("torch")).cuda()
+    with torch.no_grad():
+        fast.weight.copy_(exact.weight.float())
+    _, gx64, gw64 = run(exact, x, g)
+    _, gx32, gw32 = run(fast, x.float().cuda(), g.float().cuda())
+    assert (gw32.cpu().double() == gw64).double().mean() > 0.99  # phase 2 whole on CUDA, TF32 off
+    assert torch.allclose(gx32.cpu().double(), gx64, rtol=1e-5, atol=1e-12)
