@@ -270,3 +270,50 @@ def test_bad_options_are_refused():
     m = QuantConv2d(1, 1, 3, 1)
     with pytest.raises(FloatingPointError, match="inf"):
         m(torch.tensor([[[[float("inf")]]]]))
+
+
+def test_experimental_nearest_msbs_remove_the_floor_bias():
+    # one pixel, g_y of -1 in the int16 grid (tiny, negative) against x = 127: the contract's floor
+    # makes g >> 6 = -1 and predicts a confident negative sign from noise; rounding to nearest gives 0
+    x = torch.tensor([127.0], dtype=torch.float64).view(1, 1, 1, 1)
+    g = torch.tensor([32767.0, -1.0], dtype=torch.float64).view(1, 2, 1, 1)
+    out = {}
+    for msb in ("floor", "nearest"):
+        m = QuantConv2d(1, 2, 1, 1, beta=0.0, engine=make_engine("torch", "float64", msb=msb)).double()
+        _, _, gw = run(m, x, g)
+        out[msb] = (gw.view(-1).tolist(), m.layer_stats()["psg_predicted"])
+    assert out["floor"] == ([1.0, -1.0], 2)  # G_msb = [7*511, 7*(-1)]: both predicted
+    assert out["nearest"] == ([1.0, -1.0], 1)  # (-1+32)>>6 = 0: the second falls back to sgn(G_full)
+    # rounding saturates at the MSB width: (127+8)>>4 = 8 -> 7, (32767+32)>>6 = 512 -> 511
+    eng = make_engine("torch", "float64", msb="nearest")
+    assert eng._msb(torch.tensor([127.0, -128.0]), 8, 4).tolist() == [7.0, -8.0]
+    assert eng._msb(torch.tensor([32767.0, -32768.0, 31.0, 32.0]), 16, 10).tolist() == [511.0, -512.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="contract's MSBs"):
+        make_engine("reference", msb="nearest")
+    with pytest.raises(ValueError, match="msb must be"):
+        make_engine("torch", msb="up")
+
+
+def test_evaluation_passes_leave_the_previous_exponent_alone():
+    m = QuantConv2d(1, 1, 1, 1, exponent="previous", engine=make_engine("torch", "float64")).double()
+    run(m, torch.full((1, 1, 2, 2), 1.0, dtype=torch.float64), torch.ones(1, 1, 2, 2, dtype=torch.float64))
+    m.eval()
+    with torch.no_grad():
+        m(torch.full((1, 1, 2, 2), 100.0, dtype=torch.float64))
+    m.train()
+    assert m.x_exp.previous_max == 1.0 and m.layer_stats()["x_total"] == 4
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_float32_layer_agrees_with_the_exact_cpu_layer():
+    shape = LAYERS[2]
+    x, g = operands(shape, 9)
+    exact = layer(shape)
+    fast = QuantConv2d(shape.c, shape.o, shape.k, shape.stride, engine=make_engine("torch")).cuda()
+    with torch.no_grad():
+        fast.weight.copy_(exact.weight.float())
+    _, gx64, gw64 = run(exact, x, g)
+    _, gx32, gw32 = run(fast, x.float().cuda(), g.float().cuda())
+    assert (gw32.cpu().double() == gw64).double().mean() > 0.99  # phase 2 whole on CUDA, TF32 off
+    assert torch.allclose(gx32.cpu().double(), gx64, rtol=1e-5, atol=1e-12)

@@ -123,7 +123,12 @@ def test_swa_bn_update_comes_before_evaluation(tmp_path, data, monkeypatch):
     assert any(not torch.equal(final[k], last_iterate[k]) for k in bn)
 
 
-def test_fabric_backend_trains_bit_identically_to_torch_float64(tmp_path, data):
+def test_fabric_backend_trains_bit_identically_to_torch_float64(tmp_path, data, monkeypatch):
+    from e2train.fabric.reference import ReferenceFabric
+
+    calls = []
+    real = ReferenceFabric._conv_bwd_weight_psg
+    monkeypatch.setattr(ReferenceFabric, "_conv_bwd_weight_psg", lambda self, *a: calls.append(a[-1]) or real(self, *a))
     states = []
     for backend, prec in (("torch", "precision=\"float64\""), ("reference", "")):
         opts = f'model.conv_options={{backend="{backend}"{", " + prec if prec else ""}}}'
@@ -131,6 +136,8 @@ def test_fabric_backend_trains_bit_identically_to_torch_float64(tmp_path, data):
                     "schedule.iterations=3", "model.arch=resnet8", name=backend)
         t.run()
         states.append(t.model.state_dict())
+    # every conv of resnet8 (9 of them) ran its PSG weight gradient through the reference, every step
+    assert calls == ["psg"] * 9 * 3
     a, b = states
     for k in a:
         if isinstance(a[k], torch.Tensor):

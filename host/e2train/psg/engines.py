@@ -31,6 +31,10 @@ def _no_tf32(t: torch.Tensor):
     return contextlib.nullcontext()
 
 
+# "floor": x >> 4, g >> 6 as the contract states; "nearest": an experiment (torch engine only) that
+# removes the floor's bias toward -1 for the many small values (see docs/psg.md, "Predictor quality").
+MSB_ROUNDINGS = ("floor", "nearest")
+
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -48,8 +52,11 @@ class TorchEngine:
 
     name = "torch"
 
-    def __init__(self, precision: str | None = None, restrict: bool | None = None):
+    def __init__(self, precision: str | None = None, restrict: bool | None = None, msb: str = "floor"):
         self.restrict = restrict  # None: restrict phase 2 off CUDA (see backward)
+        if msb not in MSB_ROUNDINGS:
+            raise ValueError(f"msb must be one of {MSB_ROUNDINGS}, got {msb!r}")
+        self.msb = msb
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
         self.dtype = PRECISIONS.get(precision) if precision else None
@@ -83,14 +90,21 @@ class TorchEngine:
         if mode == "full":
             gx, g_full = tk.conv_backward(g, x, w, stride, k, xq.shape, need_data=need_data, need_weight=True)
             return self._out(gx, xq), WeightGrad(g_full.to(xq.dtype), 0)
-        x_msb = tk.msb_float(x, fixed.X_BITS, fixed.X_MSB_BITS)
-        g_msb_in = tk.msb_float(g, fixed.G_BITS, fixed.G_MSB_BITS)
+        x_msb = self._msb(x, fixed.X_BITS, fixed.X_MSB_BITS)
+        g_msb_in = self._msb(g, fixed.G_BITS, fixed.G_MSB_BITS)
         _, g_msb = tk.conv_backward(g_msb_in, x_msb, None, stride, k, xq.shape, need_data=False, need_weight=True)
         del x_msb, g_msb_in
         confident, _ = tk.psg_confident(g_msb, beta_q)
         gx, g_full = self._phase2(g, x, w, stride, k, xq.shape, need_data, ~confident)
         sign = torch.where(confident, torch.sign(g_msb), torch.sign(g_full) if g_full is not None else 0.0)
         return self._out(gx, xq), WeightGrad(sign.to(xq.dtype), confident.sum())
+
+    def _msb(self, q, from_bits, to_bits):
+        if self.msb == "floor":  # the contract: arithmetic shift
+            return tk.msb_float(q, from_bits, to_bits)
+        # experimental, not the contract: round to nearest, saturated to the MSB width
+        half = float(1 << (from_bits - to_bits - 1))
+        return tk.msb_float(q + half, from_bits, to_bits).clamp_(fixed.qmin(to_bits), fixed.qmax(to_bits))
 
     def _phase2(self, g, x, w, stride, k, in_shape, need_data, unsure):
         """g_x, and G_full wherever ``unsure`` needs it (zeros elsewhere; None when nowhere)."""
@@ -175,12 +189,14 @@ class FabricEngine:
 
 
 def make_engine(backend: str = "torch", precision: str | None = None, **options):
-    """``torch`` (option: ``restrict``) or any fabric backend name (options go to ``get_fabric``)."""
+    """``torch`` (options ``restrict``, ``msb``) or any fabric backend name (options go to ``get_fabric``)."""
     if backend == "torch":
-        unknown = set(options) - {"restrict"}
+        unknown = set(options) - {"restrict", "msb"}
         if unknown:
-            raise ValueError(f"the torch engine takes only the option 'restrict', got {sorted(unknown)}")
+            raise ValueError(f"the torch engine takes only the options 'restrict' and 'msb', got {sorted(unknown)}")
         return TorchEngine(precision, **options)
+    if options.pop("msb", "floor") != "floor":
+        raise ValueError(f"backend {backend!r} implements the contract's MSBs (msb = \"floor\") only")
     if precision not in (None, "float64"):
         raise ValueError(f"backend {backend!r} computes in integers; precision {precision!r} does not apply")
     return FabricEngine(backend, **options)

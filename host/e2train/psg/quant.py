@@ -128,7 +128,7 @@ class ExponentTracker:
             q, e, sat = quantize_float(x, self.bits, exact=self.exact)
         else:
             q, e, sat = quantize_float(x, self.bits, fixed.exponent(self.previous_max, self.bits), self.exact)
-        if self.policy == "previous":
+        if self.policy == "previous" and count:  # evaluation passes (count=False) leave the training scale alone
             self.previous_max = max_abs(x)
         if count:
             self.saturated += sat
