@@ -21,8 +21,8 @@ using e2::NativeTypes;
 const int CPU_MAX_HW = 128;
 const int CPU_PLANE = (CPU_MAX_HW + 2 + 4) * (CPU_MAX_HW + 2 + 2);  // as MAX_PLANE (e2_types.h)
 const int FWD_PO = 8, FWD_CC = 1;
-const int BWD_PC = 4, BWD_OC = 2;
-const int PSG_PO = 2, PSG_PC = 2, PSG_PO1 = 8, PSG_PC1 = 8;
+const int BWD_PC = 8, BWD_OC = 1;
+const int PSG_PO = 4, PSG_PC = 4, PSG_PO1 = 8, PSG_PC1 = 8;
 
 bool cpu_shape_ok(int n, int c, int h, int w, int o) {
     return n >= 1 && c >= 1 && o >= 1 && h >= 1 && w >= 1 && h <= CPU_MAX_HW && w <= CPU_MAX_HW;
