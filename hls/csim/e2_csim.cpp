@@ -63,12 +63,9 @@ template <int PLANE>
 int psg(const int8_t *x, const int16_t *g, int8_t *sign, int64_t *g_full, int32_t *g_msb, int n, int c, int h,
         int wd, int o, int k, int s, int beta_q, int mode, int *predicted, int *max_abs_msb) {
     const int pc = PSG_PC > PSG_PC1 ? PSG_PC : PSG_PC1, po = PSG_PO > PSG_PO1 ? PSG_PO : PSG_PO1;
-    e2::PsgBuffers<NativeTypes, PLANE> buf;
-    buf.xb = planes<int16_t, 2, PLANE>(pc);
-    buf.xmb = planes<int16_t, 3, PLANE>(pc);
-    buf.gb = planes<int16_t, 4, PLANE>(po);
     return e2::conv_bwd_weight_psg_dispatch<NativeTypes, PSG_PO, PSG_PC, PSG_PO1, PSG_PC1, false, PLANE>(
-        x, g, sign, g_full, g_msb, n, c, h, wd, o, k, s, beta_q, mode, predicted, max_abs_msb, buf);
+        x, g, sign, g_full, g_msb, n, c, h, wd, o, k, s, beta_q, mode, predicted, max_abs_msb,
+        planes<int16_t, 2, PLANE>(pc), planes<int16_t, 3, PLANE>(pc), planes<int16_t, 4, PLANE>(po));
 }
 
 }  // namespace
