@@ -177,6 +177,19 @@ def test_inputs_beyond_the_buffers_are_refused(csim):
         csim.conv_fwd(np.zeros((1, 1, big, 2), np.int8), np.zeros((1, 1, 1, 1), np.int8), 1)
 
 
+def test_large_planes_use_the_second_instance(csim):
+    """Planes over 128 x 128 run on the kernels' large-plane instance (up to 512 x 512)."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(-128, 128, (1, 2, 130, 7), dtype=np.int8)
+    w = rng.integers(-128, 128, (3, 2, 3, 3), dtype=np.int8)
+    g = rng.integers(-32768, 32768, (1, 3, 65, 4), dtype=np.int16)
+    assert csim.max_hw == 512
+    assert same(csim.conv_fwd(x, w, 2), ref.conv_fwd(x, w, 2))
+    assert same(csim.conv_bwd_data(g, w, 2, (130, 7)), ref.conv_bwd_data(g, w, 2, (130, 7)))
+    a, b = csim.conv_bwd_weight_psg(x, g, 3, 2, 3277), ref.conv_bwd_weight_psg(x, g, 3, 2, 3277)
+    assert same(a.sign, b.sign) and a.predicted == b.predicted
+
+
 def test_a_shape_that_could_overflow_is_refused_not_wrapped(csim):
     # 128 * 64 * 64 terms of at most 8 * 512: 2**31, one past the 32-bit MSB accumulator
     x = np.zeros((128, 1, 64, 64), np.int8)

@@ -31,10 +31,6 @@ int conv_bwd_weight_psg_top(const e2::ApTypes::x_t *x, const e2::ApTypes::g_t *g
     Buf<ApTypes>::g_t gb[PSG_PO1][MAX_PLANE];
 #pragma HLS ARRAY_PARTITION variable=gb complete dim=1
 #pragma HLS BIND_STORAGE variable=gb type=ram_t2p impl=bram
-    PsgBuffers<ApTypes, MAX_PLANE> buf;
-    buf.xb = xb;
-    buf.xmb = xmb;
-    buf.gb = gb;
     return conv_bwd_weight_psg_dispatch<ApTypes, PSG_PO, PSG_PC, PSG_PO1, PSG_PC1, true, MAX_PLANE>(
-        x, gy, sign, g_full, g_msb, n, c, h, wd, o, k, stride, beta_q, mode, predicted, max_abs_msb, buf);
+        x, gy, sign, g_full, g_msb, n, c, h, wd, o, k, stride, beta_q, mode, predicted, max_abs_msb, xb, xmb, gb);
 }

@@ -23,6 +23,7 @@ namespace e2 {
 
 const int BETA_ONE = 1 << 16;  // beta_q is Q0.16
 const int PSG_CHUNK = 480;     // positions per 32-bit partial sum of phase 2: 480 * 2^22 < 2^31
+const int PSG_MAX_JOBS = 4096; // depth of the phase-2 job FIFO in hardware
 
 template <int NW>
 struct PsgJob {
@@ -121,20 +122,14 @@ inline int sgn(const V &v) {
     return v > 0 ? 1 : (v < 0 ? -1 : 0);
 }
 
-// Local buffers of the weight-gradient kernel: PC input planes (COPIES per tap in hardware) and PO
-// gradient planes, reused by both phases (phase 1 stores x >> 4 and g >> 6 in them).
-template <class T, int PLANE>
-struct PsgBuffers {
-    typename Buf<T>::x_t (*xb)[PLANE];
-    typename Buf<T>::g_t (*xmb)[PLANE];
-    typename Buf<T>::g_t (*gb)[PLANE];
-};
-
 template <class T, int K, int S, int PO, int PC, bool REP, int PLANE>
 void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *gy, typename T::sign_t *sign,
                               typename T::out48_t *g_full, typename T::acc32_t *g_msb, int n, int c, int h, int wd,
                               int o, int beta_q, int mode, int *predicted, int *max_abs_msb,
-                              const PsgBuffers<T, PLANE> &buf, hls::stream<PsgJob<PO * PC * K * K> > &jobs) {
+                              typename Buf<T>::x_t (*xb)[PLANE], typename Buf<T>::g_t (*xmb)[PLANE],
+                              typename Buf<T>::g_t (*gb)[PLANE], hls::stream<PsgJob<PO * PC * K * K> > &jobs) {
+    // Local buffers: PC input planes (COPIES per tap in hardware) for x (phase 2) and x >> 4 (phase 1),
+    // and PO gradient planes reused by both phases (g >> 6, then g).
     const int KK = K * K;
     const int NW = PO * PC * KK;
     const int COPIES = Copies<K, REP>::n;
@@ -156,10 +151,10 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
                 for (int nn = 0; nn < n; ++nn) {
                     for (int pc = 0; pc < PC; ++pc)
                         load_input<S, K, 4, Copies<K, REP>::n>(x + ((long)nn * c + c0 + pc) * xplane, c0 + pc < c,
-                                                            buf.xmb[pc * COPIES], PLANE, g);
+                                                            xmb[pc * COPIES], PLANE, g);
                     for (int po = 0; po < PO; ++po)
-                        load_grad<6>(gy + ((long)nn * o + o0 + po) * gplane, o0 + po < o, buf.gb[po], g.ho, g.wo, g.qs);
-                    psg_msb_mac<T, K, S, PO, PC, REP, PLANE>(buf.xmb, buf.gb, acc, g);
+                        load_grad<6>(gy + ((long)nn * o + o0 + po) * gplane, o0 + po < o, gb[po], g.ho, g.wo, g.qs);
+                    psg_msb_mac<T, K, S, PO, PC, REP, PLANE>(xmb, gb, acc, g);
                 }
                 for (int po = 0; po < PO && o0 + po < o; ++po)
                     for (int pc = 0; pc < PC && c0 + pc < c; ++pc)
@@ -228,10 +223,10 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
         for (int nn = 0; nn < n; ++nn) {
             for (int pc = 0; pc < PC; ++pc)
                 load_input<S, K, 0, Copies<K, REP>::n>(x + ((long)nn * c + job.c0 + pc) * xplane, job.c0 + pc < c,
-                                                    buf.xb[pc * COPIES], PLANE, g);
+                                                    xb[pc * COPIES], PLANE, g);
             for (int po = 0; po < PO; ++po)
-                load_grad<0>(gy + ((long)nn * o + job.o0 + po) * gplane, job.o0 + po < o, buf.gb[po], g.ho, g.wo, g.qs);
-            psg_full_mac<T, K, S, PO, PC, REP, PLANE>(buf.xb, buf.gb, job.need, acc, g);
+                load_grad<0>(gy + ((long)nn * o + job.o0 + po) * gplane, job.o0 + po < o, gb[po], g.ho, g.wo, g.qs);
+            psg_full_mac<T, K, S, PO, PC, REP, PLANE>(xb, gb, job.need, acc, g);
         }
         for (int wi = 0; wi < NW; ++wi) {
 #pragma HLS PIPELINE II=1
@@ -253,13 +248,15 @@ template <class T, int PO, int PC, int PO1, int PC1, bool REP, int PLANE>
 int conv_bwd_weight_psg_dispatch(const typename T::x_t *x, const typename T::g_t *gy, typename T::sign_t *sign,
                                  typename T::out48_t *g_full, typename T::acc32_t *g_msb, int n, int c, int h, int wd,
                                  int o, int k, int s, int beta_q, int mode, int *predicted, int *max_abs_msb,
-                                 const PsgBuffers<T, PLANE> &buf) {
+                                 typename Buf<T>::x_t (*xb)[PLANE], typename Buf<T>::g_t (*xmb)[PLANE],
+                                 typename Buf<T>::g_t (*gb)[PLANE]) {
     if (beta_q < 0 || beta_q > BETA_ONE || (mode != MODE_PSG && mode != MODE_FULL)) return E2_BAD_ARG;
 #define E2_PSG_CASE(KV, SV, TO, TC)                                                                              \
     if (k == KV && s == SV) {                                                                                    \
         hls::stream<PsgJob<TO * TC * KV * KV> > jobs("psg_jobs");                                                \
+        E2_PRAGMA(HLS STREAM variable=jobs depth=4096)  /* PSG_MAX_JOBS */                                \
         conv_bwd_weight_psg_core<T, KV, SV, TO, TC, REP, PLANE>(x, gy, sign, g_full, g_msb, n, c, h, wd, o, beta_q, \
-                                                                 mode, predicted, max_abs_msb, buf, jobs);       \
+                                                                 mode, predicted, max_abs_msb, xb, xmb, gb, jobs); \
         return E2_OK;                                                                                            \
     }
     E2_PSG_CASE(3, 1, PO, PC)
@@ -274,7 +271,6 @@ const int PSG_PO = 4;   // 3x3: 4 x 2 x 9 = 72 weights per tile
 const int PSG_PC = 2;
 const int PSG_PO1 = 8;  // 1x1: 8 x 8 = 64 weights per tile
 const int PSG_PC1 = 8;
-const int PSG_MAX_JOBS = 4096;  // depth of the phase-2 job FIFO in hardware
 
 }  // namespace e2
 
