@@ -37,7 +37,7 @@ LUTRAM_LUTS = {
 FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
 
 
-def synthesize(params: dict[str, int], yosys: str = "yosys") -> dict[str, int]:
+def synthesize(params: dict[str, int], yosys: str = "yosys") -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """Cell counts of the whole design after synth_xilinx, and of one instance of each module.
 
     The hierarchy is kept (every PE is the same module, mapped once), which keeps yosys fast.
