@@ -24,6 +24,11 @@ def test_mobilenetv2_dense_convs_equal_bounds():
     assert [b.name for b in net.gated_blocks] == [b.name for b in net.res_blocks if b.identity]
     assert len(net.gated_blocks) == 10
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    # a training step through the gated blocks reaches the shared gate RNN
+    net.train()
+    net(torch.randn(4, 3, 32, 32)).sum().backward()
+    assert len(net.last_gates.decisions) == 10
+    assert net.gate_rnn.cell.weight_ih.grad is not None
 
 
 def test_unknown_arch_and_depth():
