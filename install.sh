@@ -29,7 +29,7 @@ py=${PYTHON:-python3}
 "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
     || { echo "install.sh: Python >= 3.11 is required ($py is $("$py" --version 2>&1))" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$py" -m venv .venv
-.venv/bin/python -m pip install -q -e ".[test,sim]"
+.venv/bin/python -m pip install -q -e ".[test,sim,board]"
 
 # Built parts (each step is a no-op when its output is up to date).
 for step in tools/fetch_ap_types.py tools/build_csim.py; do
