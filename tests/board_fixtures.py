@@ -69,8 +69,8 @@ def bitstream_folder(tmp_path: Path, record: bool = True, **hwh_options) -> tupl
 
 HAVE_PYNQ = import_pynq() is not None
 # The simulated board under the e2train stand-ins always, and under the real pynq package where it is
-# installed (pynq 4.0.0 pins numpy < 2, so the default install has no pynq).
+# installed (install.sh installs the board extra, pynq 4.0.0).
 API_PARAMS = [
     "compat",
-    pytest.param("pynq", marks=pytest.mark.skipif(not HAVE_PYNQ, reason="pynq is not installed (it pins numpy < 2)")),
+    pytest.param("pynq", marks=pytest.mark.skipif(not HAVE_PYNQ, reason="pynq is not installed (pip install -e .[board])")),
 ]

@@ -1,9 +1,9 @@
 """The part of the PYNQ API the driver uses (``MMIO``, ``allocate``, ``Overlay``, ``Device``), and where it
 comes from.
 
-On the board it is the ``pynq`` package of the PYNQ image. Off the board ``pynq`` is optional:
-pynq 4.0.0 (the ``board`` extra) pins numpy < 2 while e2train pins numpy 2, so the default install
-leaves it out. The simulated device then runs under :mod:`compat`-style stand-ins with the same
+On the board it is the ``pynq`` package of the PYNQ image. Off the board ``install.sh`` installs
+pynq 4.0.0 (the ``board`` extra), but the package stays optional: where it is absent the simulated
+device runs under :mod:`compat`-style stand-ins with the same
 signatures and semantics (register reads and writes of 32-bit words through the device's
 ``read_registers`` / ``write_registers``, buffers from the device's ``allocate``). When ``pynq`` is
 importable the simulated device runs under the real ``pynq.MMIO`` and ``pynq.allocate`` instead.
@@ -93,5 +93,5 @@ def get_api(choice: str = "auto"):
     if choice == "pynq":
         from ..fabric import BackendUnavailable
 
-        raise BackendUnavailable("api='pynq' needs the pynq package (pip install pynq==4.0.0; it pins numpy < 2)")
+        raise BackendUnavailable("api='pynq' needs the pynq package (pip install pynq==4.0.0, the board extra)")
     return SimpleNamespace(name="compat", MMIO=CompatMMIO, allocate=compat_allocate, Device=CompatDevice, module=None)
