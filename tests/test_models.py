@@ -94,11 +94,10 @@ def test_gather_scatter_equals_masked_computation(decisions):
     results = []
     for fn in ("gathered", "masked"):
         blk, x, p = _block_inputs()
-        f = gate_factor(p, d)
         if fn == "gathered":
-            y = gathered_residual(blk.skip_path(x), x, blk.branch, f, d)
+            y = gathered_residual(blk.skip_path(x), x, blk.branch, p, d)
         else:
-            y = masked_residual(blk.skip_path(x), x, blk.branch, f)
+            y = masked_residual(blk.skip_path(x), x, blk.branch, gate_factor(p, d))
         g = torch.randn_like(y, generator=torch.Generator().manual_seed(1))
         (y * g).sum().backward()
         grads = [t.grad if t.grad is not None else torch.zeros_like(t) for t in [x, p, *blk.parameters()]]
@@ -118,7 +117,7 @@ def test_skipped_samples_are_never_computed():
     branch = lambda t: (seen.append(t.shape[0]), t * 2)[1]  # noqa: E731
     x = torch.randn(5, 2, 3, 3)
     d = torch.tensor([True, False, False, True, False])
-    y = gathered_residual(x, x, branch, d.double().float(), d)
+    y = gathered_residual(x, x, branch, torch.full((5,), 0.7), d)
     assert seen == [2]
     torch.testing.assert_close(y[d], 3 * x[d])
     torch.testing.assert_close(y[~d], x[~d])

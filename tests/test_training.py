@@ -42,6 +42,15 @@ def test_config_defaults_overrides_and_errors(tmp_path):
         load_config(str(tmp_path / "missing.toml"))
 
 
+def test_stored_config_is_completed_with_defaults():
+    from e2train.training.config import with_defaults
+
+    old = {"model": {"arch": "resnet8", "gating": "slu"}, "slu": {"alpha": 1.0, "target": 0.5}}
+    cfg = with_defaults(old)
+    assert cfg["slu"] == {"alpha": 1.0, "target": 0.5, "sample_in_training": False}
+    assert cfg["schedule"]["batch_size"] == 128 and old["slu"] == {"alpha": 1.0, "target": 0.5}
+
+
 def test_every_shipped_config_loads():
     root = os.path.join(os.path.dirname(__file__), "..", "configs")
     names = sorted(f for f in os.listdir(root) if f.endswith(".toml"))

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..fabric.bounds import ConvShape
 from .convs import ConvFactory
-from .gates import BlockGate, GateRNN, GateState, gate_factor
+from .gates import BlockGate, GateRNN, GateState
 from .skip import gathered_residual
 
 GATINGS = ("none", "slu", "sd")
@@ -106,7 +106,7 @@ class GatedNet(nn.Module):
         for i, blk in enumerate(self.res_blocks):
             if state is not None and blk.gate is not None:
                 p, d = state.step(blk.gate, h, sample=self.training and self.gate_sample_in_training)
-                h = blk.finish(gathered_residual(blk.skip_path(h), h, blk.branch, gate_factor(p, d), d))
+                h = blk.finish(gathered_residual(blk.skip_path(h), h, blk.branch, p, d))
             elif self.gating == "sd":
                 keep = self.sd_survival[i]
                 if self.training:

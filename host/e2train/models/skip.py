@@ -10,19 +10,32 @@ from __future__ import annotations
 import torch
 
 
-def gathered_residual(shortcut: torch.Tensor, x: torch.Tensor, branch, factor: torch.Tensor, active: torch.Tensor):
-    """``shortcut + factor * branch(x)`` computing ``branch`` only on rows where ``active`` is true.
+class _OpenGate(torch.autograd.Function):
+    """``b * f`` for samples whose gate is open, where f = 1 + p - p.detach() is exactly 1 in value:
+    the forward skips the multiply, the backward passes ``g`` to ``b`` and ``sum(g * b)`` to ``p``."""
 
-    factor [N] multiplies the branch output per sample (the gate's straight-through factor); rows that
-    are not active take ``shortcut`` unchanged.
-    """
+    @staticmethod
+    def forward(ctx, b, p):
+        ctx.save_for_backward(b)
+        return b.view_as(b)  # value unchanged: no copy, no multiply
+
+    @staticmethod
+    def backward(ctx, g):
+        (b,) = ctx.saved_tensors
+        grad_p = (g * b).flatten(1).sum(1) if ctx.needs_input_grad[1] else None
+        return g, grad_p
+
+
+def gathered_residual(shortcut: torch.Tensor, x: torch.Tensor, branch, p: torch.Tensor, active: torch.Tensor):
+    """``shortcut + f * branch(x)`` with the gate factor f = d (1 + p - p.detach()), computing ``branch``
+    only on rows where ``active`` (d) is true; the other rows take ``shortcut`` unchanged."""
     n = x.shape[0]
     idx = active.nonzero().squeeze(1)
     if idx.numel() == n:  # every sample runs: no copies
-        return shortcut + branch(x) * factor.view(-1, 1, 1, 1)
+        return shortcut + _OpenGate.apply(branch(x), p)
     if idx.numel() == 0:  # no sample runs: the branch costs nothing
         return shortcut
-    y = branch(x.index_select(0, idx)) * factor.index_select(0, idx).view(-1, 1, 1, 1)
+    y = _OpenGate.apply(branch(x.index_select(0, idx)), p.index_select(0, idx))
     return shortcut.index_add(0, idx, y)
 
 

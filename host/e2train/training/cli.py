@@ -126,8 +126,10 @@ def _eval(args) -> int:
     from .setup import build_from_config
 
     try:
+        from .config import with_defaults
+
         ck = load_checkpoint(args.checkpoint)
-        cfg = ck["config"]
+        cfg = with_defaults(ck["config"])
         name = cfg["data"]["dataset"]
         if name == "synthetic":
             raise ConfigError("this checkpoint was trained on the synthetic dataset; eval reads CIFAR")

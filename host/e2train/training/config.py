@@ -135,6 +135,14 @@ def load_config(path: str | None = None, overrides: list[str] | tuple[str, ...] 
     return cfg
 
 
+def with_defaults(cfg: dict) -> dict:
+    """A stored config (e.g. from an older checkpoint) completed with today's defaults for missing keys."""
+    out = copy.deepcopy(DEFAULTS)
+    for sec, table in cfg.items():
+        out.setdefault(sec, {}).update(table)
+    return out
+
+
 def energy_ratio(cfg: dict) -> Fraction:
     raw = cfg["smd"]["energy_ratio"]
     try:
