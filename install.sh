@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
 
-# System packages: Icarus Verilog (second RTL simulator) and yosys (utilisation estimates).
+# System packages: Icarus Verilog (second RTL simulator), yosys (utilisation estimates), tclsh.
 need_apt=()
 command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v yosys >/dev/null 2>&1 || need_apt+=(yosys)
+command -v tclsh >/dev/null 2>&1 || need_apt+=(tcl)  # runs hw/vivado's Tcl against stand-ins in the tests
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "install.sh: apt-get install ${need_apt[*]}"
@@ -28,7 +29,7 @@ py=${PYTHON:-python3}
 "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
     || { echo "install.sh: Python >= 3.11 is required ($py is $("$py" --version 2>&1))" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$py" -m venv .venv
-.venv/bin/python -m pip install -q -e ".[test,sim]"
+.venv/bin/python -m pip install -q -e ".[test,sim,board]"
 
 # Built parts (each step is a no-op when its output is up to date).
 for step in tools/fetch_ap_types.py tools/build_csim.py; do

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from e2train.fabric import get_fabric
-from e2train.fabric.bounds import resnet_cifar_convs
+from e2train.fabric.bounds import distinct_convs, resnet_cifar_convs
 from e2train.fabric.selftest import random_layer
 
 
@@ -21,13 +21,8 @@ def main() -> None:
     args = ap.parse_args()
     fab = get_fabric("reference")
     rng = np.random.default_rng(0)
-    seen = set()
     print(f"{'layer':18s} {'shape':28s} {'fwd s':>7s} {'bwd_data s':>10s} {'psg s':>7s} {'GMAC/s':>7s}")
-    for s in resnet_cifar_convs(20, batch=args.batch):
-        key = (s.c, s.o, s.h, s.k, s.stride)
-        if key in seen:
-            continue
-        seen.add(key)
+    for s in distinct_convs(resnet_cifar_convs(20, batch=args.batch)):
         x, w, g = random_layer(rng, s.n, s.c, s.o, s.h, s.k, s.stride)
         t = []
         for call in (

@@ -14,6 +14,7 @@ from e2train.fabric.bounds import (
     ConvShape,
     accumulator_bounds,
     accumulator_terms,
+    distinct_convs,
     mobilenetv2_cifar_convs,
     resnet_cifar_convs,
 )
@@ -81,3 +82,11 @@ def test_overflowing_layer_is_refused_not_wrapped():
     assert accumulator_bounds(ConvShape("big", 1, c, 1, 1, 1, 1, 1))["forward"][0] > fixed.qmax(32)
     with pytest.raises(OverflowError, match="32-bit accumulator"):
         ref.conv_fwd(x, w, 1)
+
+
+def test_distinct_convs_keeps_the_first_layer_of_each_shape():
+    r20 = resnet_cifar_convs(20, batch=8)
+    names = [s.name for s in distinct_convs(r20)]
+    # stem, stage-1 conv, then per later stage: the strided conv, its shortcut, the plain conv
+    assert names == ["conv1", "layer1.0.conv1", "layer2.0.conv1", "layer2.0.shortcut", "layer2.0.conv2",
+                     "layer3.0.conv1", "layer3.0.shortcut", "layer3.0.conv2"]

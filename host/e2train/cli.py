@@ -29,14 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"e2train {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    unavailable = []
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name and name.startswith(exc.name):
                 continue  # that part of the package is not in this version
+            if exc.name and exc.name.split(".")[0] != "e2train":
+                # a third-party dependency of that part is missing here (e.g. torch on the ZedBoard,
+                # where the board commands need numpy and pynq only)
+                unavailable.append(f"{name.split('.')[1]} (needs {exc.name})")
+                continue
             raise
         module.register(sub)
+    if unavailable:
+        parser.epilog = "not available here: " + ", ".join(unavailable)
     return parser
 
 

@@ -106,6 +106,18 @@ def resnet_cifar_convs(depth: int, batch: int = 128, image: int = 32) -> list[Co
     return layers
 
 
+def distinct_convs(layers: list[ConvShape]) -> list[ConvShape]:
+    """The first layer of each distinct shape (channels, size, k, stride), in network order."""
+    seen: set = set()
+    out = []
+    for s in layers:
+        key = (s.c, s.o, s.h, s.w, s.k, s.stride)
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out
+
+
 # CIFAR MobileNetV2: (expansion t, output channels c, repeats n, first stride s); stride 1 in the
 # stem and the second stage keep 32x32 inputs large enough, as CIFAR variants of the network do.
 MOBILENETV2_CIFAR_CFG = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))

@@ -1,0 +1,113 @@
+// The C-simulation library behind the `csim` fabric backend (host/e2train/fabric/csim.py).
+//
+// e2_<kernel>: the kernel templates of hls/src instantiated with NativeTypes and CPU tile sizes, on
+// plain C arrays: the fast path that the backend uses. The synthesizable tops themselves are exported
+// by e2_csim_ap.cpp (e2_ap_<kernel>), which the tests use to prove both paths give the same bits.
+#include <stdint.h>
+
+#include <memory>
+#include <new>
+
+#include "conv_bwd_data.h"
+#include "conv_bwd_weight_psg.h"
+#include "conv_fwd.h"
+
+namespace {
+
+using e2::NativeTypes;
+
+// CPU tile sizes (measured on an AVX2 core; hls/README.md), and the planes the heap buffers are laid
+// out for: two instances of every kernel, for inputs up to 128 x 128 (compact planes, the common
+// case) and up to 512 x 512.
+const int SMALL_HW = 128, LARGE_HW = 512;
+template <int MAX_HW_>
+struct Plane {
+    static const int size = (MAX_HW_ + 2 + 4) * (MAX_HW_ + 2 + 2);  // as MAX_PLANE (e2_types.h)
+};
+const int FWD_PO = 8, FWD_CC = 1;
+const int BWD_PC = 8, BWD_OC = 1;
+const int PSG_PO = 4, PSG_PC = 4, PSG_PO1 = 8, PSG_PC1 = 8;
+
+bool cpu_shape_ok(int n, int c, int h, int w, int o) {
+    return n >= 1 && c >= 1 && o >= 1 && h >= 1 && w >= 1 && h <= LARGE_HW && w <= LARGE_HW;
+}
+
+bool small(int h, int w) { return h <= SMALL_HW && w <= SMALL_HW; }
+
+// Heap planes, kept per thread between calls (no allocation or page faults per call) and left
+// uninitialised: every kernel writes a plane region before it reads it.
+template <class V, int SLOT, int PLANE>
+V (*planes(int count))[PLANE] {
+    thread_local std::unique_ptr<V[]> buf;
+    thread_local int have = 0;
+    if (count > have) {
+        buf.reset(new V[(size_t)count * PLANE]);
+        have = count;
+    }
+    return reinterpret_cast<V(*)[PLANE]>(buf.get());
+}
+
+template <int PLANE>
+int fwd(const int8_t *x, const int8_t *w, int32_t *y, int n, int c, int h, int wd, int o, int k, int s) {
+    return e2::conv_fwd_dispatch<NativeTypes, FWD_PO, FWD_CC, false, PLANE>(
+        x, w, y, n, c, h, wd, o, k, s, planes<int16_t, 0, PLANE>(FWD_CC), planes<int32_t, 0, PLANE>(FWD_PO));
+}
+
+template <int PLANE>
+int bwd_data(const int16_t *g, const int8_t *w, int64_t *gx, int n, int c, int h, int wd, int o, int k, int s) {
+    return e2::conv_bwd_data_dispatch<NativeTypes, BWD_PC, BWD_OC, false, PLANE>(
+        g, w, gx, n, c, h, wd, o, k, s, planes<int16_t, 1, PLANE>(BWD_OC), planes<int64_t, 0, PLANE>(BWD_PC));
+}
+
+template <int PLANE>
+int psg(const int8_t *x, const int16_t *g, int8_t *sign, int64_t *g_full, int32_t *g_msb, int n, int c, int h,
+        int wd, int o, int k, int s, int beta_q, int mode, int *predicted, int *max_abs_msb) {
+    const int pc = PSG_PC > PSG_PC1 ? PSG_PC : PSG_PC1, po = PSG_PO > PSG_PO1 ? PSG_PO : PSG_PO1;
+    return e2::conv_bwd_weight_psg_dispatch<NativeTypes, PSG_PO, PSG_PC, PSG_PO1, PSG_PC1, false, PLANE>(
+        x, g, sign, g_full, g_msb, n, c, h, wd, o, k, s, beta_q, mode, predicted, max_abs_msb,
+        planes<int16_t, 2, PLANE>(pc), planes<int16_t, 3, PLANE>(pc), planes<int16_t, 4, PLANE>(po));
+}
+
+}  // namespace
+
+extern "C" {
+
+// Largest input height/width the fast path accepts.
+int e2_max_hw(void) { return LARGE_HW; }
+
+int e2_conv_fwd(const int8_t *x, const int8_t *w, int32_t *y, int n, int c, int h, int wd, int o, int k, int s) {
+    if (!cpu_shape_ok(n, c, h, wd, o)) return e2::E2_BAD_SHAPE;
+    try {
+        return small(h, wd) ? fwd<Plane<SMALL_HW>::size>(x, w, y, n, c, h, wd, o, k, s)
+                            : fwd<Plane<LARGE_HW>::size>(x, w, y, n, c, h, wd, o, k, s);
+    } catch (const std::bad_alloc &) {
+        return -1;
+    }
+}
+
+int e2_conv_bwd_data(const int16_t *g, const int8_t *w, int64_t *gx, int n, int c, int h, int wd, int o, int k,
+                     int s) {
+    if (!cpu_shape_ok(n, c, h, wd, o)) return e2::E2_BAD_SHAPE;
+    try {
+        return small(h, wd) ? bwd_data<Plane<SMALL_HW>::size>(g, w, gx, n, c, h, wd, o, k, s)
+                            : bwd_data<Plane<LARGE_HW>::size>(g, w, gx, n, c, h, wd, o, k, s);
+    } catch (const std::bad_alloc &) {
+        return -1;
+    }
+}
+
+int e2_conv_bwd_weight_psg(const int8_t *x, const int16_t *g, int8_t *sign, int64_t *g_full, int32_t *g_msb, int n,
+                           int c, int h, int wd, int o, int k, int s, int beta_q, int mode, int *predicted,
+                           int *max_abs_msb) {
+    if (!cpu_shape_ok(n, c, h, wd, o)) return e2::E2_BAD_SHAPE;
+    try {
+        return small(h, wd) ? psg<Plane<SMALL_HW>::size>(x, g, sign, g_full, g_msb, n, c, h, wd, o, k, s, beta_q, mode,
+                                                         predicted, max_abs_msb)
+                            : psg<Plane<LARGE_HW>::size>(x, g, sign, g_full, g_msb, n, c, h, wd, o, k, s, beta_q, mode,
+                                                         predicted, max_abs_msb);
+    } catch (const std::bad_alloc &) {
+        return -1;
+    }
+}
+
+}  // extern "C"

@@ -1,0 +1,114 @@
+// Number formats of docs/contracts.md as C++ types, in two families with the same values:
+//   ApTypes      ap_int / ap_uint at the contract's real widths: what the synthesizable tops use,
+//                so that the int4 x int10 predictor becomes a narrow LUT multiplier in synthesis.
+//   NativeTypes  plain integers wide enough for every value: what the fast g++ build uses.
+// The kernel templates in hls/src are written once over either family; tests prove both give the
+// same bits (tests/test_csim_ap_path.py).
+#ifndef E2_TYPES_H
+#define E2_TYPES_H
+
+#include <stdint.h>
+
+#include "ap_int.h"
+
+#ifdef __GNUC__
+#define E2_RESTRICT __restrict__
+#else
+#define E2_RESTRICT
+#endif
+
+// The g++ build must unroll the small tap/channel loops before it vectorises the loop over positions
+// (HLS UNROLL pragmas mean nothing to g++); Vitis HLS takes its own pragmas and ignores this one.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__SYNTHESIS__)
+#define E2_UNROLL _Pragma("GCC unroll 64")
+#else
+#define E2_UNROLL
+#endif
+
+namespace e2 {
+
+// Sizes the synthesizable tops are built for: their local buffers are static arrays (BRAM).
+const int MAX_HW = 32;                 // input height and width (CIFAR)
+const int MAX_K = 3;                   // kernel size
+const int MAX_PAD_HW = MAX_HW + 2;     // padded height/width
+// A padded plane plus the slack rows that flat indexing reads past its end (see plane.h), for
+// either layout: (hp + 2) * wp at stride 1, 4 * (ceil(hp / 2) + 2) * ceil(wp / 2) at stride 2.
+const int MAX_PLANE = (MAX_PAD_HW + 4) * (MAX_PAD_HW + 2);
+
+// Return codes of the tops (the ap_return register).
+const int E2_OK = 0;
+const int E2_BAD_SHAPE = 1;    // a size the local buffers cannot hold, or not in the contract
+const int E2_BAD_ARG = 2;      // k, stride, mode or beta_q outside the contract
+
+// The checks every top makes before it touches memory (the host driver checks too; the kernel
+// must not trust it).
+inline bool shape_ok(int n, int c, int h, int w, int o) {
+    return n >= 1 && c >= 1 && o >= 1 && h >= 1 && w >= 1 && h <= MAX_HW && w <= MAX_HW;
+}
+inline bool conv_args_ok(int k, int stride) { return (k == 1 || k == 3) && (stride == 1 || stride == 2); }
+
+// The s_axilite ports of the shape arguments and the return code, and ap_ctrl_hs: the same in every top.
+#define E2_PRAGMA(x) _Pragma(#x)
+#define E2_SHAPE_INTERFACE                                 \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=n)         \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=c)         \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=h)         \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=wd)        \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=o)         \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=k)         \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=stride)    \
+    E2_PRAGMA(HLS INTERFACE mode=s_axilite port=return)    \
+    E2_PRAGMA(HLS INTERFACE mode=ap_ctrl_hs port=return)
+
+// Mode of conv_bwd_weight_psg.
+const int MODE_PSG = 0;
+const int MODE_FULL = 1;
+
+struct ApTypes {
+    typedef ap_int<8> x_t;        // activation (DDR and local buffers)
+    typedef ap_int<8> w_t;        // weight
+    typedef ap_int<16> g_t;       // output gradient
+    typedef ap_int<4> xm_t;       // x >> 4
+    typedef ap_int<10> gm_t;      // g >> 6
+    typedef ap_int<16> pxw_t;     // x * w, |.| <= 2^14
+    typedef ap_int<24> pgw_t;     // g * w and g * x, |.| <= 2^22
+    typedef ap_int<14> pm_t;      // x_msb * g_msb, |.| <= 2^12
+    typedef ap_int<32> acc32_t;   // forward and MSB accumulators
+    typedef ap_int<48> acc48_t;   // backward-data and full weight-gradient accumulators
+    typedef ap_int<32> sum32_t;   // bounded partial sums (each use states its bound)
+    typedef ap_int<64> out48_t;   // 48-bit results as stored in DDR (sign-extended to 64)
+    typedef ap_int<8> sign_t;
+};
+
+struct NativeTypes {
+    typedef int8_t x_t;
+    typedef int8_t w_t;
+    typedef int16_t g_t;
+    typedef int16_t xm_t;   // int16 lanes vectorise better than int8 on x86
+    typedef int16_t gm_t;
+    typedef int32_t pxw_t;
+    typedef int32_t pgw_t;
+    typedef int32_t pm_t;
+    typedef int32_t acc32_t;
+    typedef int64_t acc48_t;
+    typedef int32_t sum32_t;
+    typedef int64_t out48_t;
+    typedef int8_t sign_t;
+};
+
+// Local-buffer element types: the narrowest value type for hardware, int16 lanes for the CPU.
+template <class T> struct Buf;
+template <> struct Buf<ApTypes> {
+    typedef ap_int<8> x_t;
+    typedef ap_int<8> w_t;
+    typedef ap_int<16> g_t;
+};
+template <> struct Buf<NativeTypes> {
+    typedef int16_t x_t;
+    typedef int16_t w_t;
+    typedef int16_t g_t;
+};
+
+}  // namespace e2
+
+#endif

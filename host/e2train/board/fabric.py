@@ -1,0 +1,223 @@
+"""``PynqFabric``: the ``pynq`` fabric backend, the driver of the three HLS kernels on the ZedBoard.
+
+>>> fab = get_fabric("pynq")                  # on the board: loads bitstreams/e2train.bit
+>>> fab = get_fabric("pynq", device="sim")    # anywhere: the same driver on a simulated board
+
+Per kernel call: copy the operands into contiguous DDR buffers (``allocate``, layouts of
+``layouts.py``), flush them out of the CPU caches, program the kernel's registers, start it and wait
+(``driver.KernelRunner``), invalidate the output buffers and copy the results out. Buffers are kept
+per kernel and shape and reused, since CMA allocation is slow on the board.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from ..fabric.base import Fabric, FabricError, PsgResult
+from ..fabric.bounds import ConvShape, accumulator_bounds
+from . import regmap
+from .driver import KernelRunner
+from .errors import BitstreamError
+from .layouts import Shape, buffer_specs, check_array
+from .manifest import Manifest, load_manifest, verify_bitstream
+
+DEFAULT_TIMEOUT_S = 30.0
+
+# accumulators (fabric.bounds) each kernel fills; the PL would wrap where the worst case does not fit
+ACCUMULATORS = {
+    ("conv_fwd", None): ("forward",),
+    ("conv_bwd_data", None): ("backward_data",),
+    ("conv_bwd_weight_psg", "full"): ("weight_full",),
+    ("conv_bwd_weight_psg", "psg"): ("weight_full", "weight_msb"),
+}
+
+
+class PynqFabric(Fabric):
+    name = "pynq"
+    # The three kernels are separate IP cores with their own HP ports and buffers: calls of different
+    # kernels may run at the same time from different threads (e.g. g_x and the weight gradient).
+    concurrent = True
+
+    def __init__(
+        self,
+        device=None,
+        bitfile=None,
+        manifest=None,
+        verify: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        download: bool = True,
+        api: str = "auto",
+        executor: str = "auto",
+    ):
+        self.manifest: Manifest = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+        self.overlay = None
+        self.bitfile = None
+        if device is None or device == "board":
+            self.api, self.device, ip_dict = self._open_board(bitfile, verify, download)
+        else:
+            self.api, self.device, ip_dict = self._open_sim(device, bitfile, verify, api, executor)
+        self.timeout = float(timeout)
+        self.runners = {name: self._runner(name, ip_dict) for name in regmap.KERNELS}
+        self._buffers: dict[tuple[str, str], object] = {}
+        self._lock = threading.Lock()  # the buffer pool and the busy accounting
+        self._kernel_locks = {name: threading.Lock() for name in regmap.KERNELS}  # one run per kernel at a time
+        self._active = 0
+        self._busy_since = 0.0
+        self.busy_s = 0.0  # wall time during which at least one kernel ran (ap_start to ap_done)
+        self.calls = 0
+
+    # -- opening ------------------------------------------------------------------------------------
+    def _open_board(self, bitfile, verify, download):
+        from ..fabric import BackendUnavailable
+        from .pynq_api import import_pynq
+
+        pynq = import_pynq()
+        if pynq is None:
+            raise BackendUnavailable(
+                "fabric backend 'pynq' on the board needs the pynq package (the PYNQ image has it); "
+                "off the board use get_fabric('pynq', device='sim')"
+            )
+        self.bitfile = bitfile or self.manifest.default_bitfile()
+        if verify:
+            verify_bitstream(self.bitfile, self.manifest)
+        self.overlay = pynq.Overlay(str(self.bitfile), download=download)
+        device = getattr(self.overlay, "device", None) or pynq.Device.active_device
+        return pynq, device, self.overlay.ip_dict
+
+    def _open_sim(self, device, bitfile, verify, api, executor):
+        from .pynq_api import get_api
+        from .sim_device import SimDevice
+
+        if isinstance(device, str):
+            if device != "sim":
+                raise ValueError(f"device must be 'board' (or None), 'sim' or a pynq Device, got {device!r}")
+            device = SimDevice(self.manifest, executor=executor)
+        if bitfile is not None:  # the simulated download: check it as on the board, map its IPs
+            self.bitfile = bitfile
+            hwh = verify_bitstream(bitfile, self.manifest) if verify else None
+            if hwh is not None and hasattr(device, "load_hwh"):
+                device.load_hwh(hwh)
+        return get_api(api), device, device.ip_dict
+
+    def _runner(self, kernel: str, ip_dict) -> KernelRunner:
+        k = self.manifest.kernels[kernel]
+        ip = ip_dict.get(k.instance)
+        if ip is None:
+            raise BitstreamError(f"the loaded design has no {k.instance!r} ({kernel}); is the e2train bitstream loaded?")
+        if int(ip["phys_addr"]) != k.base_address:
+            raise BitstreamError(
+                f"{k.instance} is at {int(ip['phys_addr']):#x} in the loaded design but at {k.base_address:#x} in "
+                f"the manifest {self.manifest.path}"
+            )
+        if k.top != regmap.KERNEL_TOPS[kernel]:
+            raise BitstreamError(f"manifest {self.manifest.path}: {kernel} is {k.top!r}, the driver knows {regmap.KERNEL_TOPS[kernel]!r}")
+        return KernelRunner(self.api, self.device, k.instance, k.base_address, int(ip["addr_range"]), k.top, self.timeout)
+
+    # -- buffers ------------------------------------------------------------------------------------
+    def _buffer(self, kernel: str, spec, s: Shape):
+        key = (kernel, spec.name)
+        shape = spec.shape(s)
+        with self._lock:
+            buf = self._buffers.get(key)
+            if buf is None or buf.shape != shape:
+                if buf is not None:
+                    buf.freebuffer()
+                buf = self.api.allocate(shape, spec.dtype, target=self.device)
+                self._buffers[key] = buf
+        return buf
+
+    def _busy(self, starting: bool) -> None:
+        """Count the time during which any kernel runs (overlapping runs count once)."""
+        with self._lock:
+            now = time.perf_counter()
+            if starting:
+                if self._active == 0:
+                    self._busy_since = now
+                self._active += 1
+                self.calls += 1
+            else:
+                self._active -= 1
+                if self._active == 0:
+                    self.busy_s += now - self._busy_since
+
+    @staticmethod
+    def _check_fits(kernel: str, s: Shape, mode: str | None) -> None:
+        """Refuse (before anything reaches the board) what the kernels cannot hold or would wrap."""
+        if max(s.h, s.wd) > regmap.MAX_HW:
+            raise FabricError(
+                f"{kernel}: input {s.h}x{s.wd} exceeds the {regmap.MAX_HW}x{regmap.MAX_HW} planes the kernels are "
+                "built for; run larger layers on another backend"
+            )
+        bounds = accumulator_bounds(ConvShape(kernel, s.n, s.c, s.o, s.h, s.wd, s.k, s.stride))
+        for acc in ACCUMULATORS[(kernel, mode)]:
+            worst, limit = bounds[acc]
+            if worst > limit:
+                raise OverflowError(f"{kernel}: the worst case of {s} ({worst}) exceeds its {acc} accumulator ({limit})")
+
+    def _run(self, kernel: str, s: Shape, inputs: dict[str, np.ndarray], extra: dict | None = None, mode=None):
+        self._check_fits(kernel, s, mode)
+        with self._kernel_locks[kernel]:
+            bufs = {spec.name: self._buffer(kernel, spec, s) for spec in buffer_specs(kernel)}
+            for spec in buffer_specs(kernel):
+                if spec.direction == "in":
+                    bufs[spec.name][...] = check_array(spec, s, inputs[spec.name])
+                    bufs[spec.name].flush()
+            scalars = {"n": s.n, "c": s.c, "h": s.h, "wd": s.wd, "o": s.o, "k": s.k, "stride": s.stride, **(extra or {})}
+            self._busy(True)
+            try:
+                outs = self.runners[kernel].run(scalars, bufs)
+            finally:
+                self._busy(False)
+            results = {}
+            for spec in buffer_specs(kernel):
+                if spec.direction == "out":
+                    bufs[spec.name].invalidate()
+                    results[spec.name] = np.array(bufs[spec.name], dtype=spec.dtype, copy=True)
+        return results, outs
+
+    # -- the three kernels --------------------------------------------------------------------------
+    def _conv_fwd(self, x, w, k, stride):
+        s = Shape(x.shape[0], x.shape[1], x.shape[2], x.shape[3], w.shape[0], k, stride)
+        res, _ = self._run("conv_fwd", s, {"x": x, "w": w})
+        return res["y"]
+
+    def _conv_bwd_data(self, g, w, k, stride, in_hw):
+        s = Shape(g.shape[0], w.shape[1], in_hw[0], in_hw[1], w.shape[0], k, stride)
+        res, _ = self._run("conv_bwd_data", s, {"gy": g, "w": w})
+        return res["gx"]
+
+    def _conv_bwd_weight_psg(self, x, g, k, stride, beta_q, mode):
+        s = Shape(x.shape[0], x.shape[1], x.shape[2], x.shape[3], g.shape[1], k, stride)
+        res, outs = self._run(
+            "conv_bwd_weight_psg", s, {"x": x, "gy": g}, {"beta_q": beta_q, "mode": regmap.MODES[mode]}, mode
+        )
+        if mode == "full":
+            return PsgResult(sign=res["sign"], predicted=0, mode="full", g_full=res["g_full"])
+        # g_full holds phase-2 results only where the prediction was not confident: not returned.
+        return PsgResult(
+            sign=res["sign"], predicted=outs["predicted"], mode="psg", g_msb=res["g_msb"], max_abs_msb=outs["max_abs_msb"]
+        )
+
+    # -- lifetime -----------------------------------------------------------------------------------
+    def close(self) -> None:
+        for buf in self._buffers.values():
+            buf.freebuffer()
+        self._buffers.clear()
+
+    def describe(self) -> dict:
+        """What is loaded: for ``e2train board info``."""
+        executor = getattr(getattr(self.device, "executor", None), "name", None)
+        return {
+            "device": "simulated ZedBoard" if executor else getattr(self.device, "name", type(self.device).__name__),
+            "executor": executor,
+            "api": getattr(self.api, "name", "pynq"),
+            "bitfile": str(self.bitfile) if self.bitfile else None,
+            "design": f"{self.manifest.design} v{self.manifest.design_version}, register map v{self.manifest.regmap_version}",
+            "kernels": {kernel: f"{r.instance} at {r.base_address:#x}" for kernel, r in self.runners.items()},
+        }
+
+    def __repr__(self) -> str:
+        return f"<Fabric pynq on {type(self.device).__name__}>"

@@ -1,0 +1,188 @@
+"""Register maps of the three HLS kernel tops (hls/src/*.cpp), as Vitis HLS lays out their s_axilite
+control interface; the board driver programs exactly these offsets.
+
+Vitis HLS (ap_ctrl_hs on the s_axilite bundle, 64-bit m_axi addresses, the Vivado IP flow):
+
+* 0x00 control: bit 0 ap_start (R/W, self-clearing), 1 ap_done (R, clear on read), 2 ap_idle (R),
+  3 ap_ready (R), 7 auto_restart (R/W);
+* 0x04 global interrupt enable (bit 0); 0x08 IP interrupt enable (bit 0 ap_done, bit 1 ap_ready);
+  0x0C IP interrupt status (same bits, toggle on write);
+* from 0x10, in the order of the C arguments, the return value first: a 32-bit scalar takes one data
+  word and one reserved word (8 bytes); an m_axi pointer's offset takes two data words (address bits
+  31:0, then 63:32) and one reserved word (12 bytes); a scalar output (a pointer argument bound to
+  s_axilite) takes one data word (read only) and one control word whose bit 0 is its ap_vld (8 bytes).
+
+The maps are computed from the argument lists below; tests check those lists against the C
+signatures of the tops, docs/register-map.md against these maps, and (where ``vitis_hls`` is
+installed) these maps against the generated ``x<top>_hw.h``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CTRL = 0x00
+GIE = 0x04
+IER = 0x08
+ISR = 0x0C
+FIRST_ARG = 0x10
+
+# bits of the control register
+AP_START = 1 << 0
+AP_DONE = 1 << 1
+AP_IDLE = 1 << 2
+AP_READY = 1 << 3
+AUTO_RESTART = 1 << 7
+# bits of IER / ISR
+IRQ_DONE = 1 << 0
+IRQ_READY = 1 << 1
+# bit of an output's control word
+AP_VLD = 1 << 0
+
+# values of the ap_return register (hls/include/e2_types.h)
+RETURN_CODES = {0: "ok", 1: "bad shape (beyond the 32 x 32 local buffers)", 2: "bad argument (k, stride, mode, beta_q)"}
+
+SIZES = {"return": 8, "scalar": 8, "pointer": 12, "output": 8}
+
+
+@dataclass(frozen=True)
+class Register:
+    """One argument of a top in the s_axilite register file."""
+
+    name: str
+    kind: str  # "return", "scalar", "pointer" (m_axi offset) or "output" (scalar written by the kernel)
+    offset: int
+
+    @property
+    def words(self) -> dict[str, int]:
+        """Offsets of the 32-bit words the host touches: data (lo/hi) and, for outputs, ctrl."""
+        if self.kind == "pointer":
+            return {"lo": self.offset, "hi": self.offset + 4}
+        if self.kind == "output":
+            return {"data": self.offset, "ctrl": self.offset + 4}
+        return {"data": self.offset}
+
+    @property
+    def access(self) -> str:
+        return "R" if self.kind in ("return", "output") else "W"
+
+
+# top -> the C arguments in order (name, kind); "return" is the ap_return register of the int result.
+TOPS = {
+    "conv_fwd_top": (
+        ("ap_return", "return"),
+        ("x", "pointer"), ("w", "pointer"), ("y", "pointer"),
+        ("n", "scalar"), ("c", "scalar"), ("h", "scalar"), ("wd", "scalar"), ("o", "scalar"),
+        ("k", "scalar"), ("stride", "scalar"),
+    ),
+    "conv_bwd_data_top": (
+        ("ap_return", "return"),
+        ("gy", "pointer"), ("w", "pointer"), ("gx", "pointer"),
+        ("n", "scalar"), ("c", "scalar"), ("h", "scalar"), ("wd", "scalar"), ("o", "scalar"),
+        ("k", "scalar"), ("stride", "scalar"),
+    ),
+    "conv_bwd_weight_psg_top": (
+        ("ap_return", "return"),
+        ("x", "pointer"), ("gy", "pointer"), ("sign", "pointer"), ("g_full", "pointer"), ("g_msb", "pointer"),
+        ("n", "scalar"), ("c", "scalar"), ("h", "scalar"), ("wd", "scalar"), ("o", "scalar"),
+        ("k", "scalar"), ("stride", "scalar"), ("beta_q", "scalar"), ("mode", "scalar"),
+        ("predicted", "output"), ("max_abs_msb", "output"),
+    ),
+}
+
+# what each tensor pointer holds (element type, layout) for the driver and the docs
+BUFFERS = {
+    "x": "int8 [N,C,H,W]",
+    "w": "int8 [O,C,k,k]",
+    "y": "int32 [N,O,H',W'] (written)",
+    "gy": "int16 [N,O,H',W']",
+    "gx": "int64 [N,C,H,W] (48-bit values, sign-extended; written)",
+    "sign": "int8 [O,C,k,k] in {-1,0,1} (written)",
+    "g_full": "int64 [O,C,k,k] (written where computed: every weight in mode full, the unconfident ones in mode psg)",
+    "g_msb": "int32 [O,C,k,k] (written in mode psg, read back by the select step)",
+}
+
+SCALARS = {
+    "n": "batch N", "c": "input channels C", "h": "input height H (<= 32)", "wd": "input width W (<= 32)",
+    "o": "output channels O", "k": "kernel size, 1 or 3", "stride": "1 or 2",
+    "beta_q": "PSG threshold, Q0.16 in [0, 65536]", "mode": "0 psg, 1 full",
+    "predicted": "weights that took the predicted sign", "max_abs_msb": "largest magnitude of G_msb",
+    "ap_return": "0 ok, 1 bad shape, 2 bad argument",
+}
+
+
+def layout(top: str) -> dict[str, Register]:
+    """name -> Register for one top, offsets assigned as Vitis HLS does."""
+    if top not in TOPS:
+        raise KeyError(f"unknown HLS top {top!r}; known: {', '.join(TOPS)}")
+    regs, off = {}, FIRST_ARG
+    for name, kind in TOPS[top]:
+        regs[name] = Register(name, kind, off)
+        off += SIZES[kind]
+    return regs
+
+
+def span(top: str) -> int:
+    """Bytes of the register file (the address range the s_axilite port decodes, before rounding up)."""
+    return FIRST_ARG + sum(SIZES[kind] for _, kind in TOPS[top])
+
+
+REGMAPS = {top: layout(top) for top in TOPS}
+
+
+def markdown() -> str:
+    """The `## HLS kernel tops` section of docs/register-map.md, generated from the maps above."""
+    out = [
+        "## HLS kernel tops",
+        "",
+        "The three Vitis HLS tops of `hls/src/` (`conv_fwd_top`, `conv_bwd_data_top`,",
+        "`conv_bwd_weight_psg_top`) each have one AXI4-Lite slave (`s_axi_control`) with `ap_ctrl_hs` on it and",
+        "m_axi masters for the tensors. The machine-readable form is `host/e2train/board/regmap.py`; this",
+        "section is generated from it (`python -c 'from e2train.board import regmap; print(regmap.markdown())'`)",
+        "and a test keeps the two equal.",
+        "",
+        "Common registers:",
+        "",
+        "| offset | register | bits |",
+        "|---|---|---|",
+        "| 0x00 | control | 0 ap_start (R/W, self-clearing), 1 ap_done (R, clear on read), 2 ap_idle (R), 3 ap_ready (R), 7 auto_restart (R/W) |",
+        "| 0x04 | global interrupt enable | 0 enable |",
+        "| 0x08 | IP interrupt enable | 0 ap_done, 1 ap_ready |",
+        "| 0x0C | IP interrupt status | 0 ap_done, 1 ap_ready (toggle on write) |",
+        "",
+        "Arguments from 0x10 in the order of the C arguments: `ap_return` (the int result) first; a 32-bit",
+        "scalar is one data word and one reserved word; an m_axi pointer is two data words (address bits",
+        "31:0 then 63:32, 64-bit addressing) and one reserved word; a scalar output is one data word (read",
+        "only) and one control word with ap_vld in bit 0. A run: write the buffer addresses and the scalars,",
+        "set ap_start, poll ap_done (or take the interrupt), read ap_return (and the outputs).",
+        "",
+    ]
+    for top in TOPS:
+        out += [f"### `{top}`", "", "| offset | name | access | what |", "|---|---|---|---|"]
+        for reg in REGMAPS[top].values():
+            what = BUFFERS.get(reg.name) if reg.kind == "pointer" else SCALARS.get(reg.name, "")
+            if reg.kind == "pointer":
+                out.append(f"| 0x{reg.offset:02X} | {reg.name} [31:0] | W | address of {what} |")
+                out.append(f"| 0x{reg.offset + 4:02X} | {reg.name} [63:32] | W | |")
+                out.append(f"| 0x{reg.offset + 8:02X} | reserved | | |")
+            elif reg.kind == "output":
+                out.append(f"| 0x{reg.offset:02X} | {reg.name} | R | {what} |")
+                out.append(f"| 0x{reg.offset + 4:02X} | {reg.name} ctrl | R | bit 0 {reg.name}_ap_vld (clear on read) |")
+            else:
+                out.append(f"| 0x{reg.offset:02X} | {reg.name} | {reg.access} | {what} |")
+                out.append(f"| 0x{reg.offset + 4:02X} | reserved | | |")
+        out += ["", f"Register file: 0x00 - 0x{span(top) - 1:02X}.", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# -- what the board driver adds (issue 7): versions, limits and names the driver and the manifest share --
+
+# Version of the maps above; bitstreams/manifest.json records the one its bitstream was built from.
+REGMAP_VERSION = 1
+# The contract's kernels and the HLS top that implements each.
+KERNEL_TOPS = {"conv_fwd": "conv_fwd_top", "conv_bwd_data": "conv_bwd_data_top", "conv_bwd_weight_psg": "conv_bwd_weight_psg_top"}
+KERNELS = tuple(KERNEL_TOPS)
+# Largest input plane of the tops' local buffers (MAX_HW in hls/include/e2_types.h).
+MAX_HW = 32
+# The ``mode`` register of conv_bwd_weight_psg_top (MODE_PSG / MODE_FULL in hls/include/e2_types.h).
+MODES = {"psg": 0, "full": 1}

@@ -1,0 +1,177 @@
+"""The optimizer of the low-precision runs: SGD whose conv weights may step on signs, plus SWA.
+
+``optimizer_factory(model, cfg)`` (``optim.name = "e2train.psg:optimizer_factory"``) reads
+``optim.options``:
+
+* ``method`` (default: ``"sign"`` when the model has PSG convs, else ``"sgd"``): ``"sgd"`` (every parameter on its gradient: the fp32 and 8-bit baselines) or ``"sign"``
+  (the weights of the model's dense convolutions step on sgn(gradient): SignSGD over float convs,
+  PSG over PSG convs, whose gradient already is the sign). SGD momentum, weight decay and Nesterov
+  apply to the sign as to any gradient. BN, the classifier, depthwise convs and the gates train on
+  their ordinary gradients.
+* ``sign_lr``: learning rate of the sign group (0.03, as in the paper); the others use ``optim.lr``.
+  The schedule scales both groups alike.
+* ``swa`` (default: true for method ``sign``), ``swa_start`` (0.75 of the schedule), ``swa_samples``
+  (20 snapshots), ``swa_bn_batches`` (training batches for the BN update; 0: one epoch).
+* Fine-tuning: ``init_from`` (a checkpoint whose model weights are loaded first; the conv type may
+  differ, float or quantised) and ``train_only`` (parameter-name prefixes, e.g. ``["fc"]``: every other
+  parameter is frozen and gets no gradient).
+
+The optimizer is also the loop's plug-in for SWA and the bit-width report: ``after_iteration``,
+``before_final_eval`` and ``report_extra`` (see ``e2train.training.loop``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+
+from .accounting import bit_width_report
+from .swa import SwaAverager
+
+METHODS = ("sgd", "sign")
+OPTION_DEFAULTS = {"method": None, "sign_lr": 0.03, "swa": None, "swa_start": 0.75, "swa_samples": 20, "swa_bn_batches": 0,
+                   "init_from": "", "train_only": []}
+
+
+class LowPrecisionSGD(torch.optim.SGD):
+    """torch SGD; param groups marked ``sign`` step on sgn(grad)."""
+
+    def __init__(self, groups, swa: SwaAverager | None = None, **sgd):
+        super().__init__(groups, **sgd)
+        self.swa = swa
+        self.top1_last_iterate = None
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            if group.get("sign"):
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad.sign_()
+        return super().step(closure)
+
+    # ---- checkpoints: the SWA average travels with the optimizer state -------------------------
+    def state_dict(self):
+        state = super().state_dict()
+        if self.swa is not None:
+            state["swa"] = self.swa.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        swa = state_dict.pop("swa", None)
+        if (swa is None) != (self.swa is None):
+            raise ValueError("checkpoint and configuration disagree on SWA (optim.options.swa)")
+        super().load_state_dict(state_dict)
+        if swa is not None:
+            self.swa.load_state_dict(swa)
+
+    # ---- loop plug-in -------------------------------------------------------------------------
+    def after_iteration(self, trainer) -> None:
+        if self.swa is not None:
+            self.swa.after_iteration(trainer.model, trainer.iteration)
+
+    def before_final_eval(self, trainer) -> None:
+        """Evaluate the last iterate, then swap in the SWA weights with fresh BN statistics."""
+        if self.swa is None or trainer.val_set is None:
+            return
+        from ..training.evaluate import evaluate
+
+        ev = evaluate(trainer.model, trainer.val_set, trainer.cfg["data"]["eval_batch"], trainer.device)
+        self.top1_last_iterate = ev["top1"]
+        n = self.swa.bn_batches or math.ceil(len(trainer.train_set) / trainer.batches.batch_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(trainer.cfg["run"]["seed"])  # gate draws during the BN pass
+            self.swa.swap_in(trainer.model, (trainer.batches.batch(i)[0].to(trainer.device) for i in range(n)))
+        from ..training.checkpoint import save_atomic
+
+        save_atomic(trainer.state(), os.path.join(trainer.out, "swa_checkpoint.pt"))
+
+    def report_extra(self, trainer, report: dict) -> dict:
+        extra = bit_width_report(trainer.model, report)
+        if self.swa is not None:
+            extra["swa"] = {"snapshots": self.swa.n_averaged, "top1_last_iterate": self.top1_last_iterate,
+                            "checkpoint": "swa_checkpoint.pt"}
+        return extra
+
+
+def conv_weights(model) -> list[torch.nn.Parameter]:
+    """The weights of the model's dense (factory-built) convolutions."""
+    out = []
+    for name, m in model.layer_modules().items():
+        if model.specs[name].kind == "conv":
+            out.append(m.weight)
+    return out
+
+
+def load_weights(model, path: str) -> None:
+    """Model weights from a training checkpoint; float and quantised convs share parameter names."""
+    from ..training.checkpoint import load_checkpoint
+    from ..training.config import ConfigError
+
+    state = load_checkpoint(path)["model"]  # CheckpointError names a missing or damaged file
+    # the quantised conv's counters (``_extra_state``) are the one thing a float model lacks
+    state = {k: v for k, v in state.items() if not k.endswith("_extra_state")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("_extra_state")]
+    if missing or unexpected:
+        raise ConfigError(f"optim.options.init_from {path}: the checkpoint's model differs from this one "
+                          f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+
+
+def parse_options(raw: dict, psg_model: bool = False) -> dict:
+    unknown = set(raw) - set(OPTION_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown optim.options {sorted(unknown)}; known: {', '.join(OPTION_DEFAULTS)}")
+    opts = {**OPTION_DEFAULTS, **raw}
+    if opts["method"] is None:
+        opts["method"] = "sign" if psg_model else "sgd"
+    if opts["method"] not in METHODS:
+        raise ValueError(f"optim.options.method must be one of {METHODS}, got {opts['method']!r}")
+    if opts["swa"] is None:
+        opts["swa"] = opts["method"] == "sign"
+    if not isinstance(opts["swa"], bool):
+        raise ValueError(f"optim.options.swa must be true or false, got {opts['swa']!r}")
+    if not isinstance(opts["train_only"], list) or not all(isinstance(v, str) for v in opts["train_only"]):
+        raise ValueError(f"optim.options.train_only must be a list of parameter-name prefixes, got {opts['train_only']!r}")
+    if not opts["sign_lr"] > 0:
+        raise ValueError(f"optim.options.sign_lr must be positive, got {opts['sign_lr']!r}")
+    return opts
+
+
+def optimizer_factory(model, cfg: dict) -> LowPrecisionSGD:
+    from ..training.config import ConfigError, scheduled_iterations
+
+    o = cfg["optim"]
+    try:
+        psg_model = any(getattr(m, "sign_gradient", False) for m in model.modules())
+        opts = parse_options(o["options"], psg_model)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if opts["init_from"]:
+        load_weights(model, opts["init_from"])
+    if opts["train_only"]:
+        prefixes = tuple(opts["train_only"])
+        kept = [n for n, p in model.named_parameters() if n.startswith(prefixes)]
+        if not kept:
+            raise ConfigError(f"optim.options.train_only {list(prefixes)} matches no parameter of the model")
+        for n, p in model.named_parameters():
+            p.requires_grad_(n.startswith(prefixes))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if opts["method"] == "sign":
+        signed = {id(p) for p in conv_weights(model)}
+        groups = [
+            {"params": [p for p in trainable if id(p) in signed], "lr": opts["sign_lr"], "sign": True},
+            {"params": [p for p in trainable if id(p) not in signed], "lr": o["lr"], "sign": False},
+        ]
+    else:
+        groups = [{"params": trainable, "lr": o["lr"], "sign": False}]
+    swa = None
+    if opts["swa"]:
+        try:
+            swa = SwaAverager(model, scheduled_iterations(cfg), opts["swa_start"], int(opts["swa_samples"]), int(opts["swa_bn_batches"]))
+        except ValueError as exc:
+            raise ConfigError(f"optim.options: {exc}") from None
+    return LowPrecisionSGD(groups, swa=swa, lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"], nesterov=o["nesterov"])

@@ -1,0 +1,154 @@
+"""``e2train train | eval | demo``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from ..data import DatasetError
+from ..power.sample import MeterError
+from ..power.training import MeteredRun, add_meter_arguments
+from .checkpoint import CheckpointError
+from .config import ConfigError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a CIFAR network from a TOML config (SMD, SLU, stochastic depth)")
+    p.add_argument("--config", help="TOML file (see configs/); every key has a default")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set model.arch=resnet38 (repeatable)")
+    p.add_argument("--out", help="run folder (default: runs/<run.name>)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
+    # issue-4 hook: where quantised convs run, and a proportionally shortened schedule
+    p.add_argument("--backend", help="where the quantised convs (model.conv = e2train.psg:make_conv_factory) run: "
+                   "torch (default), reference, csim or pynq; sets model.conv_options.backend")
+    p.add_argument("--device", help="the backend's device option, e.g. sim for pynq; sets model.conv_options.device")
+    p.add_argument("--scale", type=float, help="multiply schedule.iterations by this (LR steps and SWA follow: "
+                   "they are fractions), e.g. 0.1 for a CPU run of a GPU schedule")
+    add_meter_arguments(p)
+    p.set_defaults(func=_train)
+
+    e = sub.add_parser("eval", help="top-1/top-5 of a checkpoint on a CIFAR split")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data-dir", required=True, help="folder holding cifar-10-batches-py (or cifar-100-python)")
+    e.add_argument("--split", choices=("test", "train", "val"), default="test",
+                   help="test (default), train, or val (the run's held-out validation images)")
+    e.add_argument("--out", help="JSON file for the result (default: eval.json beside the checkpoint)")
+    e.set_defaults(func=_eval)
+
+    d = sub.add_parser("demo", help="the main job: a gated ResNet with SMD and SLU on synthetic data (< 2 min)")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    d.set_defaults(func=_demo)
+
+
+def _fail(msg: str, code: int = 2) -> int:
+    print(f"e2train: error: {msg}", file=sys.stderr)
+    return code
+
+
+def _run(cfg: dict, out: str, resume: bool, args=None) -> int:
+    from .loop import Divergence, Trainer
+
+    trainer = Trainer(cfg, out)
+    if resume:
+        if trainer.resume():
+            print(f"resuming {out} at iteration {trainer.iteration} of {trainer.total}", file=sys.stderr)
+        else:
+            print(f"no checkpoint in {out}: starting from scratch", file=sys.stderr)
+    metered = MeteredRun.from_args(args, out) if args is not None else None
+    try:
+        if metered is not None:
+            trainer.meter = metered.start()  # idle baseline first, then a window over the whole run
+        report = trainer.run()
+    except Divergence as exc:
+        return _fail(str(exc), 3)
+    finally:
+        if metered is not None:
+            metered.finish()
+    if "measured_joules" in report:
+        m = report["measured_joules"]
+        print(f"measured {m['run']:.1f} J over {m['seconds']:.1f} s with {m['meter']}"
+              + (f" (idle {m['idle_watts']:.2f} W subtracted)" if m["idle_subtracted"] else ""), file=sys.stderr)
+    summary = {k: report[k] for k in ("top1", "top5", "iterations", "smd_dropped", "slu_executed_ratio", "mac_savings", "wall_seconds")}
+    print(json.dumps(summary))
+    print(f"wrote {os.path.join(out, 'report.json')}", file=sys.stderr)
+    return 0
+
+
+def _train(args) -> int:
+    from .config import load_config
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+        _apply_run_flags(cfg, args)
+        out = args.out or os.path.join("runs", cfg["run"]["name"])
+        return _run(cfg, out, args.resume, args)
+    except (ConfigError, DatasetError, CheckpointError, MeterError) as exc:
+        return _fail(str(exc))
+
+
+def _apply_run_flags(cfg: dict, args) -> None:
+    """--backend / --device go into model.conv_options (merged: --set on that table would replace it
+    whole); --scale multiplies schedule.iterations."""
+    options = {k: getattr(args, k) for k in ("backend", "device") if getattr(args, k, None) is not None}
+    if options:
+        if cfg["model"]["conv"] == "plain":
+            raise ConfigError("--backend/--device choose where quantised convs run, but this config trains float convs "
+                              "(model.conv = plain); use a PSG or 8-bit config, or --set model.conv=e2train.psg:make_conv_factory")
+        cfg["model"]["conv_options"] = {**cfg["model"]["conv_options"], **options}
+    scale = getattr(args, "scale", None)
+    if scale is None:
+        return
+    if not scale > 0:
+        raise ConfigError(f"--scale must be positive, got {scale}")
+    cfg["schedule"]["iterations"] = max(1, int(round(cfg["schedule"]["iterations"] * scale)))
+
+
+def _demo(args) -> int:
+    from .config import load_config
+    from .demo import DEMO_SETTINGS
+
+    try:
+        cfg = load_config(None, DEMO_SETTINGS + list(args.overrides))
+        return _run(cfg, args.out, resume=False)
+    except (ConfigError, DatasetError, CheckpointError) as exc:
+        return _fail(str(exc))
+
+
+def _eval(args) -> int:
+    import torch
+
+    from ..data import load_cifar, split_validation
+    from .checkpoint import load_checkpoint
+    from .evaluate import evaluate
+    from .setup import build_from_config
+
+    try:
+        from .config import with_defaults
+
+        ck = load_checkpoint(args.checkpoint)
+        cfg = with_defaults(ck["config"])
+        name = cfg["data"]["dataset"]
+        if name == "synthetic":
+            raise ConfigError("this checkpoint was trained on the synthetic dataset; eval reads CIFAR")
+        if args.split == "test":
+            data = load_cifar(args.data_dir, name, "test")
+        else:
+            full = load_cifar(args.data_dir, name, "train")
+            if cfg["data"]["val_split"] <= 0 and args.split == "val":
+                raise ConfigError("the run held out no validation images (data.val_split = 0)")
+            fit, val = split_validation(full, cfg["data"]["val_split"], seed=0) if cfg["data"]["val_split"] > 0 else (full, None)
+            data = val if args.split == "val" else fit
+        model = build_from_config(cfg, ck["num_classes"])
+        model.load_state_dict(ck["model"])
+        res = evaluate(model, data, cfg["data"]["eval_batch"], torch.device("cpu"))
+    except (ConfigError, DatasetError, CheckpointError) as exc:
+        return _fail(str(exc))
+    res.update(checkpoint=os.path.abspath(args.checkpoint), split=args.split, iteration=ck["iteration"])
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"eval-{args.split}.json")
+    with open(out, "w") as f:
+        json.dump(res, f, indent=2)
+    print(json.dumps({k: res[k] for k in ("top1", "top5", "samples", "split")}))
+    return 0

@@ -1,0 +1,344 @@
+"""The training loop: iteration-based schedule, SMD, SLU / stochastic depth, checkpoints, resume, report.
+
+Everything random is a function of (run.seed, iteration): which samples form a batch, their
+augmentation, whether SMD drops it, the gates' Bernoulli draws and stochastic depth's draws. With the
+model, optimizer and counters restored from a checkpoint, a resumed run therefore repeats the
+uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .. import __version__
+from ..data import ImageSet
+from ..data.batches import BatchSchedule, mix_seed
+from ..models.macs import PHASES, MacCounter, full_macs_per_sample, training_macs
+from ..power.training import LoopWindows
+from .checkpoint import CheckpointError, load_checkpoint, save_atomic
+from .config import scheduled_iterations
+from .evaluate import evaluate
+from .optim import lr_factor, make_optimizer
+from .setup import build_from_config, load_data, pick_device
+from .slu import branch_macs, computation_ratio, slu_loss
+from .smd import smd_drop
+
+CHECKPOINT = "checkpoint.pt"
+# config keys that may differ between a run and its resumption (they do not change the numbers)
+RESUME_FREE = {("run", "progress"), ("run", "log_every"), ("run", "eval_every"), ("run", "threads")}
+
+
+class Divergence(RuntimeError):
+    """The loss became NaN/inf or exceeded schedule.divergence_loss."""
+
+
+class Trainer:
+    def __init__(self, cfg: dict, out_dir: str, data: tuple | None = None, optimizer_factory=None, log=None):
+        self.cfg = cfg
+        self.out = out_dir
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        run = cfg["run"]
+        if run["threads"] > 0:
+            torch.set_num_threads(run["threads"])
+        self.device = pick_device(run["device"])
+        torch.manual_seed(mix_seed(run["seed"], 0))  # model initialisation
+        train, val, num_classes = data if data is not None else load_data(cfg)
+        self.train_set: ImageSet = train
+        self.val_set: ImageSet | None = val
+        self.model = build_from_config(cfg, num_classes).to(self.device)
+        self.per_sample = full_macs_per_sample(self.model)
+        self.first_layers = {n for n, s in self.model.specs.items() if s.first}
+        self.counter = MacCounter(self.model)
+        if optimizer_factory is None:
+            self.optimizer = make_optimizer(self.model, cfg)
+        else:
+            self.optimizer = optimizer_factory(self.model, cfg)
+            for g in self.optimizer.param_groups:
+                g.setdefault("initial_lr", g["lr"])
+        s = cfg["schedule"]
+        self.total = scheduled_iterations(cfg)
+        self.batches = BatchSchedule(train, s["batch_size"], run["seed"], augment=cfg["data"]["augment"])
+        blocks = branch_macs(self.model, self.per_sample)
+        self.block_macs = blocks
+        gated = set(id(b) for b in self.model.gated_blocks)
+        self.gated_macs = [m for m, b in zip(blocks, self.model.res_blocks) if id(b) in gated]
+        self.iteration = 0
+        self.meter = None  # a power.training.MeteredRun when the run is metered (train --meter)
+        self.stats = {
+            "smd_dropped": 0, "executed_iterations": 0,
+            "skippable_macs_total": 0, "skippable_macs_ran": 0, "block_pairs_total": 0, "block_pairs_ran": 0,
+            "wall_seconds": 0.0,
+        }
+        os.makedirs(out_dir, exist_ok=True)
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.out, CHECKPOINT)
+
+    def state(self) -> dict:
+        return {
+            "version": __version__,
+            "config": self.cfg,
+            "iteration": self.iteration,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "macs": self.counter.state_dict(),
+            "stats": dict(self.stats),
+            "num_classes": self.model.fc.out_features,
+        }
+
+    def save(self) -> None:
+        save_atomic(self.state(), self.checkpoint_path)
+
+    def resume(self) -> bool:
+        """Load ``out/checkpoint.pt`` if there is one; False when starting fresh."""
+        if not os.path.exists(self.checkpoint_path):
+            return False
+        ck = load_checkpoint(self.checkpoint_path)
+        diffs = [
+            f"{sec}.{k}: checkpoint {v!r}, now {self.cfg[sec].get(k)!r}"
+            for sec, table in ck["config"].items()
+            for k, v in table.items()
+            if (sec, k) not in RESUME_FREE and self.cfg.get(sec, {}).get(k) != v
+        ]
+        if diffs:
+            raise CheckpointError(f"{self.checkpoint_path} was written by a different configuration: " + "; ".join(diffs))
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.counter.load_state_dict(ck["macs"])
+        self.stats.update(ck["stats"])
+        self.iteration = ck["iteration"]
+        self._truncate_metrics(self.iteration)
+        return True
+
+    # ---- metrics ------------------------------------------------------------------------------
+    @property
+    def metrics_path(self) -> str:
+        return os.path.join(self.out, "metrics.jsonl")
+
+    def _write_metric(self, rec: dict) -> None:
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    def _truncate_metrics(self, upto: int) -> None:
+        """Drop metric lines past the checkpoint: the resumed run writes them again."""
+        if not os.path.exists(self.metrics_path):
+            return
+        keep = []
+        with open(self.metrics_path) as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by the kill
+                if rec.get("iteration", 0) <= upto:
+                    keep.append(line if line.endswith("\n") else line + "\n")
+        with open(self.metrics_path, "w") as f:
+            f.writelines(keep)
+
+    def layer_stats(self) -> dict:
+        stats = self.model.layer_stats()
+        fn = getattr(self.optimizer, "layer_stats", None)
+        if callable(fn):
+            for name, row in (fn() or {}).items():
+                stats.setdefault(name, {}).update(row)
+        return stats
+
+    # ---- one iteration ------------------------------------------------------------------------
+    def set_lr(self, i: int) -> float:
+        s = self.cfg["schedule"]
+        f = lr_factor(i, self.total, s["lr_steps"], s["lr_decay"])
+        for g in self.optimizer.param_groups:
+            g["lr"] = g["initial_lr"] * f
+        return self.optimizer.param_groups[0]["lr"]
+
+    def step(self, i: int) -> dict | None:
+        """Iteration ``i``; None if SMD dropped its batch."""
+        cfg = self.cfg
+        self.set_lr(i)
+        if smd_drop(cfg["run"]["seed"], i, cfg["smd"]["p"]):
+            self.stats["smd_dropped"] += 1
+            return None
+        x, y = self.batches.batch(i)
+        x, y = x.to(self.device), y.to(self.device)
+        torch.manual_seed(mix_seed(cfg["run"]["seed"], 4, i))  # gate and stochastic-depth draws
+        self.model.train()
+        self.counter.begin_step()
+        try:
+            out = self.model(x)
+            ce = F.cross_entropy(out, y)
+            loss = ce
+            c = computation_ratio(self.model, self.gated_macs)
+            if c is not None:
+                loss = ce + slu_loss(c, cfg["slu"]["alpha"], cfg["slu"]["target"])
+            lv = float(loss.detach())
+            if not math.isfinite(lv) or lv > cfg["schedule"]["divergence_loss"]:
+                raise Divergence(f"training loss is {lv} at iteration {i + 1} (limit {cfg['schedule']['divergence_loss']})")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        finally:
+            self.counter.end_step(backward=True)
+        self.stats["executed_iterations"] += 1
+        ran, total, pairs_ran, pairs = self._executed(x.shape[0])
+        self.stats["skippable_macs_ran"] += ran
+        self.stats["skippable_macs_total"] += total
+        self.stats["block_pairs_ran"] += pairs_ran
+        self.stats["block_pairs_total"] += pairs
+        acc = (out.detach().argmax(1) == y).float().mean().item()
+        return {"loss": lv, "ce": float(ce.detach()), "acc": acc, "ran": ran, "total": total}
+
+    def _executed(self, n: int) -> tuple[int, int, int, int]:
+        """(MACs of skippable blocks that ran, MACs they would take, block-sample pairs ran, pairs)."""
+        m = self.model
+        if m.last_gates is not None:
+            ran = sum(mac * int(d.sum()) for mac, d in zip(self.gated_macs, m.last_gates.decisions))
+            pairs_ran = sum(int(d.sum()) for d in m.last_gates.decisions)
+            return ran, sum(self.gated_macs) * n, pairs_ran, len(self.gated_macs) * n
+        if m.last_sd is not None:
+            drop = [(mac, keep) for mac, p, keep in zip(self.block_macs, m.sd_survival, m.last_sd) if p < 1.0]
+            ran = sum(mac * n for mac, keep in drop if keep)
+            return ran, sum(mac for mac, _ in drop) * n, sum(n for _, k in drop if k), len(drop) * n
+        return 0, 0, 0, 0
+
+    # ---- the run ------------------------------------------------------------------------------
+    def run(self, stop_at: int | None = None) -> dict | None:
+        """Train to the end of the schedule (or to ``stop_at`` iterations, for tests); returns the report."""
+        run = self.cfg["run"]
+        end = self.total if stop_at is None else min(stop_at, self.total)
+        t0 = time.perf_counter()
+        base_wall = self.stats["wall_seconds"]
+        bar = None
+        if run["progress"]:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.total, initial=self.iteration, desc=run["name"], unit="it", dynamic_ncols=True,
+                       mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
+        window = {"loss": 0.0, "ce": 0.0, "acc": 0.0, "n": 0, "ran": 0, "total": 0}
+        energy = LoopWindows(self.meter, len(self.train_set) // self.cfg["schedule"]["batch_size"])
+        energy.start(self.iteration)
+        try:
+            while self.iteration < end:
+                i = self.iteration
+                try:
+                    res = self.step(i)
+                except Divergence as exc:
+                    self._write_metric({"iteration": i + 1, "event": "diverged", "message": str(exc)})
+                    kept = f"the last good checkpoint is {self.checkpoint_path}" if os.path.exists(self.checkpoint_path) else "no checkpoint was written yet"
+                    raise Divergence(f"{exc}; stopped, {kept}") from None
+                self.iteration = i + 1
+                self._plugin("after_iteration")
+                energy.after_iteration(self.iteration, end)
+                if res is not None:
+                    for k in ("loss", "ce", "acc"):
+                        window[k] += res[k]
+                    window["n"] += 1
+                    window["ran"] += res["ran"]
+                    window["total"] += res["total"]
+                if bar is not None:
+                    bar.update(1)
+                if run["log_every"] and self.iteration % run["log_every"] == 0 or self.iteration == self.total:
+                    self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
+                    rec = self._log_record(window)
+                    self._write_metric(rec)
+                    if bar is not None and window["n"]:
+                        bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.3f}", exec=f"{rec['executed_ratio']:.2f}", drop=self.stats["smd_dropped"])
+                    window = dict.fromkeys(window, 0)
+                    window.update(loss=0.0, ce=0.0, acc=0.0)
+                if run["eval_every"] and self.iteration % run["eval_every"] == 0 and self.val_set is not None and self.iteration < self.total:
+                    with energy.evaluation(self.iteration):
+                        ev = evaluate(self.model, self.val_set, self.cfg["data"]["eval_batch"], self.device)
+                    self._write_metric({"iteration": self.iteration, "val_top1": ev["top1"], "val_top5": ev["top5"]})
+                if (run["checkpoint_every"] and self.iteration % run["checkpoint_every"] == 0) or self.iteration == self.total:
+                    self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
+                    self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.iteration < self.total:
+            return None
+        t1 = time.perf_counter()
+        self._plugin("before_final_eval")
+        with energy.evaluation(self.iteration):
+            ev = evaluate(self.model, self.val_set, self.cfg["data"]["eval_batch"], self.device) if self.val_set is not None else {}
+        self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
+        report = self.report(ev, eval_seconds=time.perf_counter() - t1)
+        measured = energy.finish()
+        if measured is not None:
+            report["measured_joules"] = measured
+        with open(os.path.join(self.out, "report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        return report
+
+    def _plugin(self, hook: str, *args):
+        """Call ``hook(trainer, *args)`` on the optimizer if it defines it (issue-4: SWA, bit widths)."""
+        fn = getattr(self.optimizer, hook, None)
+        return fn(self, *args) if callable(fn) else None
+
+    def _log_record(self, w: dict) -> dict:
+        n = max(w["n"], 1)
+        rec = {
+            "iteration": self.iteration,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "loss": w["loss"] / n, "ce": w["ce"] / n, "acc": w["acc"] / n, "steps": w["n"],
+            "executed_ratio": (w["ran"] / w["total"]) if w["total"] else 1.0,
+            "smd_dropped": self.stats["smd_dropped"],
+            "wall_seconds": round(self.stats["wall_seconds"], 3),
+        }
+        ls = self.layer_stats()
+        if ls:
+            rec["layer_stats"] = ls
+        return rec
+
+    def report(self, ev: dict, eval_seconds: float = 0.0) -> dict:
+        cfg = self.cfg
+        phases = self.counter.phase_totals()
+        batch = cfg["schedule"]["batch_size"]
+        # the baseline: the plain network (no gates), every block, every batch of the un-scaled schedule
+        base_phase = training_macs(self.per_sample, batch * cfg["schedule"]["iterations"], self.first_layers)
+        baseline = sum(base_phase.values())
+        executed = sum(phases.values())
+        s = self.stats
+        gate_macs = {ph: sum(row[ph] for n, row in self.counter.totals.items() if self.model.specs[n].kind in ("gate", "gate_rnn")) for ph in PHASES}
+        report = {
+            "name": cfg["run"]["name"],
+            "arch": cfg["model"]["arch"],
+            "gating": cfg["model"]["gating"],
+            "dataset": cfg["data"]["dataset"],
+            "top1": ev.get("top1"),
+            "top5": ev.get("top5"),
+            "eval_split": ("validation" if cfg["data"]["val_split"] > 0 or cfg["data"]["dataset"] == "synthetic" else "test"),
+            "eval_samples": ev.get("samples"),
+            "eval_executed_block_ratio": ev.get("executed_block_ratio"),
+            "iterations": self.total,
+            "baseline_iterations": cfg["schedule"]["iterations"],
+            "executed_iterations": s["executed_iterations"],
+            "smd_dropped": s["smd_dropped"],
+            "slu_executed_ratio": (s["skippable_macs_ran"] / s["skippable_macs_total"]) if s["skippable_macs_total"] else 1.0,
+            "executed_block_ratio": (s["block_pairs_ran"] / s["block_pairs_total"]) if s["block_pairs_total"] else 1.0,
+            "macs": phases,
+            "macs_per_layer": {k: dict(v) for k, v in sorted(self.counter.totals.items())},
+            "gate_macs": gate_macs,
+            "baseline_macs": baseline,
+            "baseline_macs_per_phase": base_phase,
+            "mac_savings": 1.0 - executed / baseline,
+            "wall_seconds": s["wall_seconds"],
+            "eval_seconds": eval_seconds,
+            "device": str(self.device),
+            "torch_threads": torch.get_num_threads(),
+            "layer_stats": self.layer_stats(),
+            "config": cfg,
+        }
+        report.update(self._plugin("report_extra", report) or {})
+        from ..board.overlap import fabric_report  # issue-7: the fabric's busy share of the run (pynq)
+
+        report["fabric"] = fabric_report(self.model, s["wall_seconds"])
+        return report

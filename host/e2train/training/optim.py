@@ -1,0 +1,42 @@
+"""The optimizer plug-in point: ``optimizer_factory(model, cfg) -> torch.optim.Optimizer``.
+
+The loop sets every param group's ``lr`` each iteration to ``group["initial_lr"] * schedule factor``, so
+a plug-in optimizer (PSG: sign updates, SWA) only has to read ``group["lr"]`` in its ``step()``. If the
+optimizer has a ``layer_stats()`` method, its per-layer statistics are logged and put in report.json
+next to those of the conv layers.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..models.convs import resolve_callable
+
+
+def sgd_factory(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
+    o = cfg["optim"]
+    if o["options"]:
+        raise ValueError(f"optim.options are not used by plain SGD, got {sorted(o['options'])}")
+    return torch.optim.SGD(model.parameters(), lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"], nesterov=o["nesterov"])
+
+
+OPTIMIZER_FACTORIES: dict[str, Callable] = {"sgd": sgd_factory}
+
+
+def register_optimizer_factory(name: str, factory: Callable) -> None:
+    OPTIMIZER_FACTORIES[name] = factory
+
+
+def make_optimizer(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
+    factory = resolve_callable(cfg["optim"]["name"], OPTIMIZER_FACTORIES, "optimizer")
+    opt = factory(model, cfg)
+    for g in opt.param_groups:
+        g.setdefault("initial_lr", g["lr"])
+    return opt
+
+
+def lr_factor(iteration: int, total: int, steps, decay: float) -> float:
+    """Step schedule: multiply by ``decay`` at each fraction in ``steps`` of ``total`` iterations."""
+    return decay ** sum(1 for f in steps if iteration >= int(round(f * total)))

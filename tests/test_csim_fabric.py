@@ -1,0 +1,219 @@
+"""The csim backend (the HLS C++ compiled by g++) against the reference, bit for bit."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from e2train.fabric import FabricError, get_fabric, out_size
+
+ref = get_fabric("reference")
+
+
+@pytest.fixture(scope="module")
+def csim():
+    return get_fabric("csim")
+
+
+FILLS = ("rand", "rand", "rand", "min", "max", "zeros", "sparse")
+
+
+def fill(rng, kind, shape, dtype):
+    info = np.iinfo(dtype)
+    if kind == "min":
+        return np.full(shape, info.min, dtype)
+    if kind == "max":
+        return np.full(shape, info.max, dtype)
+    if kind == "zeros":
+        return np.zeros(shape, dtype)
+    a = rng.integers(info.min, info.max + 1, size=shape, dtype=dtype)
+    if kind == "sparse":  # mostly zeros, with the extremes mixed in
+        a[rng.random(shape) < 0.7] = 0
+        a[rng.random(shape) < 0.1] = info.min
+    return a
+
+
+layers = st.tuples(
+    st.integers(1, 3),  # batch
+    st.integers(1, 6),  # input channels
+    st.integers(1, 11),  # output channels (crosses the tile sizes 2, 4, 8)
+    st.integers(1, 13),  # height
+    st.integers(1, 13),  # width
+    st.sampled_from([1, 3]),
+    st.sampled_from([1, 2]),
+    st.sampled_from(FILLS),
+    st.sampled_from(FILLS),
+    st.sampled_from(FILLS),
+    st.integers(0, 2**32 - 1),
+)
+
+
+def make(layer):
+    n, c, o, h, w, k, s, fx, fw, fg, seed = layer
+    rng = np.random.default_rng(seed)
+    x = fill(rng, fx, (n, c, h, w), np.int8)
+    wt = fill(rng, fw, (o, c, k, k), np.int8)
+    g = fill(rng, fg, (n, o, out_size(h, k, s), out_size(w, k, s)), np.int16)
+    return x, wt, g, k, s
+
+
+def same(a, b):
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layers)
+def test_conv_fwd_matches_reference(csim, layer):
+    x, w, _, _, s = make(layer)
+    assert same(csim.conv_fwd(x, w, s), ref.conv_fwd(x, w, s))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layers)
+def test_conv_bwd_data_matches_reference(csim, layer):
+    x, w, g, _, s = make(layer)
+    hw = x.shape[2:]
+    assert same(csim.conv_bwd_data(g, w, s, hw), ref.conv_bwd_data(g, w, s, hw))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layers, st.sampled_from([0, 1, 3277, 6554, 32768, 65535, 65536]))
+def test_conv_bwd_weight_psg_matches_reference(csim, layer, beta_q):
+    x, _, g, k, s = make(layer)
+    got = csim.conv_bwd_weight_psg(x, g, k, s, beta_q, "psg")
+    want = ref.conv_bwd_weight_psg(x, g, k, s, beta_q, "psg")
+    assert same(got.sign, want.sign)
+    assert got.predicted == want.predicted
+    assert same(got.g_msb, want.g_msb) and got.max_abs_msb == want.max_abs_msb
+    full = csim.conv_bwd_weight_psg(x, g, k, s, beta_q, "full")
+    rfull = ref.conv_bwd_weight_psg(x, g, k, s, beta_q, "full")
+    assert same(full.g_full, rfull.g_full) and same(full.sign, rfull.sign) and full.predicted == 0
+
+
+def test_resnet_sized_layer_with_extremes(csim):
+    """A 16-channel 32 x 32 layer, once at random and once with every operand at its extreme."""
+    rng = np.random.default_rng(5)
+    for kind in ("rand", "min"):
+        x = fill(rng, kind, (4, 16, 32, 32), np.int8)
+        w = fill(rng, kind, (16, 16, 3, 3), np.int8)
+        g = fill(rng, kind, (4, 16, 32, 32), np.int16)
+        assert same(csim.conv_fwd(x, w, 1), ref.conv_fwd(x, w, 1))
+        assert same(csim.conv_bwd_data(g, w, 1, (32, 32)), ref.conv_bwd_data(g, w, 1, (32, 32)))
+        a = csim.conv_bwd_weight_psg(x, g, 3, 1, 3277)
+        b = ref.conv_bwd_weight_psg(x, g, 3, 1, 3277)
+        assert same(a.sign, b.sign) and a.predicted == b.predicted
+
+
+def test_extreme_values_by_hand(csim):
+    """-128 * -128 everywhere: a 3x3 interior output is 9 * 16384; -32768 * -128 in backward-data."""
+    x = np.full((1, 1, 3, 3), -128, np.int8)
+    w = np.full((1, 1, 3, 3), -128, np.int8)
+    y = csim.conv_fwd(x, w, 1)
+    assert y[0, 0, 1, 1] == 9 * 16384 and y[0, 0, 0, 0] == 4 * 16384
+    g = np.full((1, 1, 3, 3), -32768, np.int16)
+    gx = csim.conv_bwd_data(g, w, 1, (3, 3))
+    assert gx[0, 0, 1, 1] == 9 * 4194304 and gx.dtype == np.int64
+    full = csim.conv_bwd_weight_psg(x, g, 3, 1, 3277, "full")
+    assert full.g_full[0, 0, 1, 1] == 9 * 4194304 and full.g_full[0, 0, 0, 0] == 4 * 4194304
+
+
+def test_all_zero_inputs(csim):
+    x = np.zeros((2, 3, 5, 5), np.int8)
+    g = np.zeros((2, 4, 5, 5), np.int16)
+    r = csim.conv_bwd_weight_psg(x, g, 3, 1, 3277)
+    # G_msb = 0 never takes the predicted sign; G_full = 0 gives sign 0
+    assert r.predicted == 0 and r.max_abs_msb == 0 and not r.sign.any()
+    assert not csim.conv_fwd(x, np.ones((4, 3, 3, 3), np.int8), 1).any()
+
+
+def tie_inputs():
+    # x = 16 -> x_msb = 1; g = 64 m -> g_msb = m: G_msb of the four 1x1 weights is (4, -2, 1, 0)
+    x = np.full((1, 1, 1, 1), 16, np.int8)
+    g = np.array([4 * 64, -2 * 64, 64 + 5, 63], np.int16).reshape(1, 4, 1, 1)
+    return x, g
+
+
+def test_psg_threshold_tie_counts_as_confident(csim):
+    x, g = tie_inputs()
+    r = csim.conv_bwd_weight_psg(x, g, 1, 1, 32768)  # beta = 1/2: |-2| * 65536 == 32768 * 4
+    assert r.g_msb.reshape(-1).tolist() == [4, -2, 1, 0]
+    assert r.predicted == 2  # 4 and the tie -2; 1 is below; 0 never
+    assert r.sign.reshape(-1).tolist() == [1, -1, 1, 1]  # 1 and 0 from G_full = 69*16 and 63*16
+    one_more = csim.conv_bwd_weight_psg(x, g, 1, 1, 32769)  # just above the tie
+    assert one_more.predicted == 1
+    for beta_q, predicted in ((0, 3), (65536, 1)):
+        r = csim.conv_bwd_weight_psg(x, g, 1, 1, beta_q)
+        want = ref.conv_bwd_weight_psg(x, g, 1, 1, beta_q)
+        assert r.predicted == want.predicted == predicted and same(r.sign, want.sign)
+
+
+def test_psg_mode_leaves_g_full_unset_and_full_mode_sets_it(csim):
+    x, g = tie_inputs()
+    assert csim.conv_bwd_weight_psg(x, g, 1, 1, 3277).g_full is None
+    full = csim.conv_bwd_weight_psg(x, g, 1, 1, 3277, "full")
+    assert full.g_full.reshape(-1).tolist() == [4 * 64 * 16, -2 * 64 * 16, 69 * 16, 63 * 16]
+
+
+def test_stride2_input_size_decides_the_shape(csim):
+    g = np.arange(4, dtype=np.int16).reshape(1, 1, 2, 2)
+    w = np.ones((1, 2, 3, 3), np.int8)
+    for hw in ((3, 3), (4, 4), (3, 4)):
+        assert same(csim.conv_bwd_data(g, w, 2, hw), ref.conv_bwd_data(g, w, 2, hw))
+
+
+def test_bad_arguments_are_refused_like_every_backend(csim):
+    x = np.zeros((1, 2, 4, 4), np.int8)
+    with pytest.raises(FabricError, match="dtype"):
+        csim.conv_fwd(x.astype(np.int16), np.zeros((1, 2, 3, 3), np.int8), 1)
+    with pytest.raises(FabricError, match="stride"):
+        csim.conv_fwd(x, np.zeros((1, 2, 3, 3), np.int8), 3)
+    with pytest.raises(FabricError, match="beta_q"):
+        csim.conv_bwd_weight_psg(x, np.zeros((1, 1, 4, 4), np.int16), 3, 1, 70000)
+
+
+def test_inputs_beyond_the_buffers_are_refused(csim):
+    big = csim.max_hw + 1
+    with pytest.raises(FabricError, match="holds inputs up to"):
+        csim.conv_fwd(np.zeros((1, 1, big, 2), np.int8), np.zeros((1, 1, 1, 1), np.int8), 1)
+
+
+def test_large_planes_use_the_second_instance(csim):
+    """Planes over 128 x 128 run on the kernels' large-plane instance (up to 512 x 512)."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(-128, 128, (1, 2, 130, 7), dtype=np.int8)
+    w = rng.integers(-128, 128, (3, 2, 3, 3), dtype=np.int8)
+    g = rng.integers(-32768, 32768, (1, 3, 65, 4), dtype=np.int16)
+    assert csim.max_hw == 512
+    assert same(csim.conv_fwd(x, w, 2), ref.conv_fwd(x, w, 2))
+    assert same(csim.conv_bwd_data(g, w, 2, (130, 7)), ref.conv_bwd_data(g, w, 2, (130, 7)))
+    a, b = csim.conv_bwd_weight_psg(x, g, 3, 2, 3277), ref.conv_bwd_weight_psg(x, g, 3, 2, 3277)
+    assert same(a.sign, b.sign) and a.predicted == b.predicted
+
+
+def test_a_shape_that_could_overflow_is_refused_not_wrapped(csim):
+    # 128 * 64 * 64 terms of at most 8 * 512: 2**31, one past the 32-bit MSB accumulator
+    x = np.zeros((128, 1, 64, 64), np.int8)
+    g = np.zeros((128, 1, 64, 64), np.int16)
+    with pytest.raises(OverflowError, match="weight_msb"):
+        csim.conv_bwd_weight_psg(x, g, 3, 1, 3277)
+    # mode full only needs the 48-bit accumulator, which holds it
+    assert csim.conv_bwd_weight_psg(x, g, 3, 1, 3277, "full").g_full.shape == (1, 1, 3, 3)
+
+
+def test_inputs_are_not_modified(csim):
+    rng = np.random.default_rng(1)
+    x = rng.integers(-128, 128, (2, 3, 6, 6), dtype=np.int8)
+    g = rng.integers(-32768, 32768, (2, 4, 3, 3), dtype=np.int16)
+    w = rng.integers(-128, 128, (4, 3, 3, 3), dtype=np.int8)
+    copies = [a.copy() for a in (x, g, w)]
+    csim.conv_fwd(x, w, 2)
+    csim.conv_bwd_data(g, w, 2, (6, 6))
+    csim.conv_bwd_weight_psg(x, g, 3, 2, 3277)
+    assert all(np.array_equal(a, b) for a, b in zip((x, g, w), copies))
+
+
+def test_non_contiguous_inputs(csim):
+    rng = np.random.default_rng(2)
+    x = rng.integers(-128, 128, (2, 3, 8, 8), dtype=np.int8)[:, :, ::2, ::2]
+    w = rng.integers(-128, 128, (4, 3, 3, 3), dtype=np.int8)
+    assert same(csim.conv_fwd(x, w, 1), ref.conv_fwd(x, w, 1))

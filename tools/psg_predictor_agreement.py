@@ -1,0 +1,89 @@
+"""How often PSG's predicted sign is right, per layer of ResNet-20, on one batch of real CIFAR-10 images.
+
+    .venv/bin/python tools/psg_predictor_agreement.py --data-dir DIR [--batch 64] [--seed 0]
+
+DIR holds cifar-10-batches-py. The network is freshly initialised (seed), one batch runs forward and
+backward in float64, and each conv's quantised x and g_y go through the reference fabric. For the
+contract's MSBs (x >> 4, g >> 6: floor) and for round-to-nearest MSBs (an experiment, not the
+contract) it prints: the share of weights that take the predicted sign, how often a predicted sign
+equals sgn(G_full), and how often the resulting PSG sign equals the sign of the float gradient.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from e2train import fixed
+from e2train.data import load_cifar
+from e2train.data.augment import Normalizer
+from e2train.fabric.reference import ReferenceFabric, _weight_grad, psg_confident
+from e2train.models import build_model
+from e2train.psg import make_conv_factory
+
+BETA_Q = fixed.beta_to_q16(0.05)
+
+
+def capture(model, x, y) -> dict:
+    """layer name -> (its input, the gradient of its output) for every quantised conv."""
+    seen = {}
+
+    def hook(name):
+        def fn(mod, inp, out):
+            seen[name] = [inp[0].detach()]
+            out.register_hook(lambda g: seen[name].append(g.detach()))
+        return fn
+
+    for name, mod in model.layer_modules().items():
+        if hasattr(mod, "bit_macs"):
+            mod.register_forward_hook(hook(name))
+    F.cross_entropy(model(x), y).backward()
+    return seen
+
+
+def predictor(xq, gq, k, stride, rounding: str):
+    if rounding == "floor":
+        xm, gm = xq.astype(np.int64) >> 4, gq.astype(np.int64) >> 6
+    else:
+        xm = np.minimum((xq.astype(np.int64) + 8) >> 4, 7)
+        gm = np.minimum((gq.astype(np.int64) + 32) >> 6, 511)
+    return _weight_grad(xm, gm, k, stride)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    data = load_cifar(args.data_dir, "cifar10", "train")
+    x = Normalizer()(torch.from_numpy(data.images[: args.batch])).double()
+    y = torch.from_numpy(data.labels[: args.batch]).long()
+    torch.manual_seed(args.seed)
+    model = build_model("resnet20", conv_factory=make_conv_factory(precision="float64")).double()
+    seen = capture(model, x, y)
+    ref = ReferenceFabric()
+    print(f"{'layer':18s} | floor (contract): predicted, right, psg=true | nearest: predicted, right, psg=true")
+    for name, mod in model.layer_modules().items():
+        if name not in seen:
+            continue
+        xi, g = seen[name]
+        xq, _ = fixed.quantize(xi.numpy(), 8)
+        gq, _ = fixed.quantize(g.numpy(), 16)
+        full = ref.conv_bwd_weight_psg(xq, gq, mod.k, mod.stride, BETA_Q, "full").g_full
+        true = np.sign(F.grad.conv2d_weight(xi, mod.weight.shape, g, stride=mod.stride, padding=(mod.k - 1) // 2).numpy())
+        row = []
+        for rounding in ("floor", "nearest"):
+            msb = predictor(xq, gq, mod.k, mod.stride, rounding)
+            conf, _ = psg_confident(msb, BETA_Q)
+            sign = np.where(conf, np.sign(msb), np.sign(full))
+            right = np.mean(np.sign(msb)[conf] == np.sign(full)[conf]) if conf.any() else float("nan")
+            row.append(f"{conf.mean():.2f} {right:.2f} {np.mean(sign == true):.2f}")
+        print(f"{name:18s} | {row[0]:>38s} | {row[1]:>30s}")
+
+
+if __name__ == "__main__":
+    main()
