@@ -1,6 +1,7 @@
 """The loop: config, SMD, LR schedule, accounting, kill-and-resume, divergence, CLI."""
 
 import json
+import math
 import os
 
 import pytest
@@ -61,6 +62,24 @@ def test_every_shipped_config_loads():
 
 def test_lr_schedule_steps():
     assert [lr_factor(i, 100, [0.5, 0.75], 0.1) for i in (0, 49, 50, 74, 75, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_lr_schedule_cosine_and_warmup():
+    cos = [lr_factor(i, 100, [0.5], 0.1, "cosine") for i in (0, 25, 50, 75, 99)]
+    assert cos == pytest.approx([1.0, 0.5 + 0.5 * 2 ** -0.5, 0.5, 0.5 - 0.5 * 2 ** -0.5, 0.5 * (1 + math.cos(math.pi * 0.99))])
+    # 10 warm-up iterations ramp 0.1, 0.2, ... 1.0, then the cosine starts from 1 over the remaining 90.
+    warm = [lr_factor(i, 100, [], 0.1, "cosine", 0.1) for i in range(12)]
+    assert warm == pytest.approx([0.1 * k for k in range(1, 11)] + [1.0, 0.5 * (1 + math.cos(math.pi / 90))])
+    assert lr_factor(5, 100, [0.5], 0.1, "step", 0.1) == pytest.approx(0.6)  # warm-up also before steps
+
+
+def test_trainer_follows_the_configured_schedule(tmp_path):
+    tr = Trainer(tiny_cfg("schedule.lr_schedule=\"cosine\"", "optim.lr=0.2", "schedule.iterations=40"), str(tmp_path))
+    assert [round(tr.set_lr(i), 12) for i in (0, 20, 39)] == pytest.approx([0.2, 0.1, 0.1 * (1 + math.cos(math.pi * 39 / 40))])
+    with pytest.raises(ConfigError, match="schedule.lr_schedule must be step or cosine"):
+        tiny_cfg("schedule.lr_schedule=\"linear\"")
+    with pytest.raises(ConfigError, match=r"schedule.warmup must be a fraction in \[0, 1\)"):
+        tiny_cfg("schedule.warmup=1.5")
 
 
 def test_smd_drops_about_p_under_a_seed():
