@@ -79,9 +79,10 @@ class TorchEngine:
 
         Mode ``full``: g_x and G_full from one backward call. Mode ``psg`` runs the contract's two
         phases: G_msb for every weight first; then G_full only where the prediction is not confident.
-        With ``restrict`` (the default off CUDA) phase 2 is cut down to the block of output x input
-        channels that holds every unconfident weight, and skipped when there is none; that costs one
-        host synchronisation per layer, which is why CUDA computes G_full whole.
+        With ``restrict`` (the default off CUDA) phase 1 leaves out the samples whose x_msb is all
+        zero, and phase 2 is cut down to the block of output x input channels that holds every
+        unconfident weight, and skipped when there is none; both cost a host synchronisation per
+        layer, which is why CUDA computes G_msb and G_full whole.
         """
         with _no_tf32(xq):
             return self._backward(gq, xq, wq, stride, need_data, mode, beta_q, e_data)
