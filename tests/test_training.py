@@ -177,6 +177,20 @@ def test_resume_refuses_a_different_config(tmp_path):
         other.resume()
 
 
+def test_resume_compares_keys_an_older_checkpoint_lacks_at_their_defaults(tmp_path):
+    from e2train.training.checkpoint import save_atomic
+
+    Trainer(tiny_cfg(), str(tmp_path)).run(stop_at=10)
+    path = str(tmp_path / "checkpoint.pt")
+    ck = load_checkpoint(path)
+    del ck["config"]["schedule"]["lr_schedule"], ck["config"]["schedule"]["warmup"]  # as written before they existed
+    save_atomic(ck, path)
+    assert Trainer(tiny_cfg(), str(tmp_path)).resume()  # the defaults it trained with: step, no warm-up
+    cosine = Trainer(tiny_cfg("schedule.lr_schedule=\"cosine\""), str(tmp_path))
+    with pytest.raises(CheckpointError, match=r"schedule.lr_schedule: checkpoint 'step', now 'cosine'"):
+        cosine.resume()
+
+
 class _Poisoning(torch.optim.SGD):
     def step(self, closure=None):
         super().step(closure)

@@ -6,8 +6,9 @@ training step's backward pass repeats each executed layer twice: ``backward_data
 none for the layer that reads the image) and ``backward_weight`` (the weight gradient), each with as
 many MACs as its forward. Each is counted only where autograd will run it: the weight gradient of a
 layer whose weights are frozen (fine-tuning the classifier only) and the input gradient of a layer
-with no trainable parameter upstream are never computed, so they cost nothing. Only convolutions, the classifier and the gates multiply-accumulate here; BN,
-ReLU, pooling and the additions of the gates' average pooling are not counted.
+with no trainable parameter upstream are never computed, so they cost nothing. Only convolutions, the
+classifier and the gates multiply-accumulate here; BN, ReLU, pooling and the additions of the gates'
+average pooling are not counted.
 """
 
 from __future__ import annotations
