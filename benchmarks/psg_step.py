@@ -5,9 +5,9 @@
 Both networks start from the same weights and train on the same synthetic images; their steps are
 interleaved (float, PSG, float, PSG, ...) so that a change in machine load hits both alike, and the
 median step time of each is compared. A PSG step is forward (int8 x int8), one backward call for g_x
-(and G_full where phase 2 needs it) and the G_msb weight-gradient call, plus the quantisation passes;
-the ratio depends on how many weights fall back, so the predictor ratio at the time of measurement is
-printed beside it. The last line is ``ratio: X`` (PSG step / float step, wall-clock medians); the goal
+(and G_full where phase 2 needs it) and the G_msb weight-gradient call (on the samples whose x_msb is
+not all zero), plus the quantisation passes; the ratio depends on how many weights fall back, so the
+predictor ratio at the time of measurement is printed beside it. The last line is ``ratio: X`` (PSG step / float step, wall-clock medians); the goal
 is X <= 1.3 (the paper's released code runs two forward and two of each backward convolution).
 """
 

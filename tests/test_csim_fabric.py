@@ -190,6 +190,21 @@ def test_large_planes_use_the_second_instance(csim):
     assert same(a.sign, b.sign) and a.predicted == b.predicted
 
 
+@pytest.mark.parametrize("k, s", [(3, 1), (3, 2), (1, 1)])
+def test_weight_gradient_of_a_batch_that_does_not_fit_one_plane(csim, k, s):
+    """17 images of 128 x 128: the weight-gradient kernel stacks 15 (16 for 1x1) per plane, in two passes."""
+    rng = np.random.default_rng(6)
+    x = rng.integers(-128, 128, (17, 2, 128, 128), dtype=np.int8)
+    g = rng.integers(-32768, 32768, (17, 3, out_size(128, k, s), out_size(128, k, s)), dtype=np.int16)
+    for mode in ("psg", "full"):
+        a, b = csim.conv_bwd_weight_psg(x, g, k, s, 3277, mode), ref.conv_bwd_weight_psg(x, g, k, s, 3277, mode)
+        assert same(a.sign, b.sign) and a.predicted == b.predicted
+        if mode == "full":
+            assert same(a.g_full, b.g_full)
+        else:
+            assert same(a.g_msb, b.g_msb) and a.max_abs_msb == b.max_abs_msb
+
+
 def test_a_shape_that_could_overflow_is_refused_not_wrapped(csim):
     # 128 * 64 * 64 terms of at most 8 * 512: 2**31, one past the 32-bit MSB accumulator
     x = np.zeros((128, 1, 64, 64), np.int8)

@@ -96,6 +96,62 @@ def test_restricted_phase2_equals_full_phase2(monkeypatch, beta):
         assert torch.equal(a, b)
 
 
+def _msb_batch_sizes(monkeypatch):
+    """Records the batch size of every G_msb weight-gradient call of the torch engine."""
+    from e2train.psg import engines
+
+    sizes = []
+    conv_backward = tk.conv_backward
+
+    def spy(g, x, w, stride, k, in_shape, need_data=True, need_weight=True):
+        if w is None and not need_data and bool((g.abs() <= 512).all()):  # g_msb: int10; phase 2 has int16 g
+            sizes.append(x.shape[0])
+        return conv_backward(g, x, w, stride, k, in_shape, need_data, need_weight)
+
+    monkeypatch.setattr(engines.tk, "conv_backward", spy)
+    return sizes
+
+
+@pytest.mark.parametrize("shape", LAYERS[1:3], ids=lambda s: s.name)
+def test_phase1_leaves_out_samples_whose_msbs_are_zero(monkeypatch, shape):
+    # samples scaled to below 1/16 of the tensor's max have x_msb = 0 everywhere: phase 1 skips them,
+    # and the signs, the predicted count and g_x stay those of the reference kernels (float64: exact)
+    sizes = _msb_batch_sizes(monkeypatch)
+    x, g = operands(shape, 6)
+    x[1::2] *= 1 / 64
+    m = layer(shape)
+    y, gx, gw = run(m, x, g)
+    assert sizes == [shape.n - shape.n // 2]  # the quiet half was left out
+    xq, ex = np_q(x, 8)
+    wq, ew = np_q(m.weight, 8)
+    gq, eg = np_q(g, 16)
+    r = ref.conv_bwd_weight_psg(xq, gq, shape.k, shape.stride, 3277, "psg")
+    np.testing.assert_array_equal(gw.numpy(), r.sign.astype(np.float64))
+    np.testing.assert_array_equal(gx.numpy(), np.ldexp(ref.conv_bwd_data(gq, wq, shape.stride, (shape.h, shape.w)).astype(np.float64), eg + ew))
+    assert m.layer_stats()["psg_predicted"] == r.predicted and 0 < r.predicted < r.total
+
+
+def test_phase1_with_every_msb_zero_predicts_nothing(monkeypatch):
+    # with the "previous" exponent a quiet batch after a loud one has x_msb = 0 everywhere: no G_msb
+    # call at all, no weight predicted, every sign from G_full (as the reference kernels give)
+    sizes = _msb_batch_sizes(monkeypatch)
+    shape = LAYERS[1]
+    m = layer(shape, exponent="previous")
+    x, g = operands(shape, 7)
+    run(m, x, g)
+    assert sizes == [shape.n]
+    m.reset_stats()
+    m.weight.grad = None
+    x_quiet = x * (1 / 64)
+    _, _, gw = run(m, x_quiet, g)
+    assert sizes == [shape.n]  # no second G_msb call
+    xq, _, _ = quantize_float(x_quiet, 8, m.x_exp.last_exponent)
+    gq, _ = np_q(g, 16)
+    r = ref.conv_bwd_weight_psg(xq.numpy().astype(np.int8), gq, shape.k, shape.stride, 3277, "psg")
+    assert r.predicted == 0 and m.layer_stats()["psg_predicted"] == 0
+    np.testing.assert_array_equal(gw.numpy(), r.sign.astype(np.float64))
+
+
 @pytest.mark.parametrize("precision", ["float64", "float32"])
 def test_g_x_identical_to_8bit_baseline(precision):
     shape = LAYERS[2]

@@ -201,6 +201,14 @@ def test_fine_tuning_halves_init_and_frozen_layers(tmp_path, data):
     fc_only.run()
     end = fc_only.model.state_dict()
     assert torch.equal(end["conv1.weight"], start["conv1.weight"]) and not torch.equal(end["fc.weight"], start["fc.weight"])
+    # only the classifier's weight gradient ran: no input gradient anywhere, no conv weight gradient
+    rows = fc_only.counter.totals
+    fc_fwd = rows["fc"]["forward"]
+    assert fc_fwd > 0 and fc_only.counter.phase_totals() == {
+        "forward": sum(r["forward"] for r in rows.values()), "backward_data": 0, "backward_weight": fc_fwd}
+    full = pre.counter.phase_totals()  # the same schedule with everything trained: both phases counted
+    assert full["backward_weight"] == full["forward"] > fc_fwd
+    assert full["backward_data"] == full["forward"] - sum(r["forward"] for n, r in pre.counter.totals.items() if pre.model.specs[n].first)
     psg = trainer(tmp_path, data, *PSG, f'optim.options={{method="sign", swa=false, init_from="{ck}"}}', name="psg")
     assert torch.equal(psg.model.state_dict()["conv1.weight"], pre.model.state_dict()["conv1.weight"])
     with pytest.raises(CheckpointError, match="not found"):

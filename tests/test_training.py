@@ -1,6 +1,7 @@
 """The loop: config, SMD, LR schedule, accounting, kill-and-resume, divergence, CLI."""
 
 import json
+import math
 import os
 
 import pytest
@@ -61,6 +62,24 @@ def test_every_shipped_config_loads():
 
 def test_lr_schedule_steps():
     assert [lr_factor(i, 100, [0.5, 0.75], 0.1) for i in (0, 49, 50, 74, 75, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_lr_schedule_cosine_and_warmup():
+    cos = [lr_factor(i, 100, [0.5], 0.1, "cosine") for i in (0, 25, 50, 75, 99)]
+    assert cos == pytest.approx([1.0, 0.5 + 0.5 * 2 ** -0.5, 0.5, 0.5 - 0.5 * 2 ** -0.5, 0.5 * (1 + math.cos(math.pi * 0.99))])
+    # 10 warm-up iterations ramp 0.1, 0.2, ... 1.0, then the cosine starts from 1 over the remaining 90.
+    warm = [lr_factor(i, 100, [], 0.1, "cosine", 0.1) for i in range(12)]
+    assert warm == pytest.approx([0.1 * k for k in range(1, 11)] + [1.0, 0.5 * (1 + math.cos(math.pi / 90))])
+    assert lr_factor(5, 100, [0.5], 0.1, "step", 0.1) == pytest.approx(0.6)  # warm-up also before steps
+
+
+def test_trainer_follows_the_configured_schedule(tmp_path):
+    tr = Trainer(tiny_cfg("schedule.lr_schedule=\"cosine\"", "optim.lr=0.2", "schedule.iterations=40"), str(tmp_path))
+    assert [round(tr.set_lr(i), 12) for i in (0, 20, 39)] == pytest.approx([0.2, 0.1, 0.1 * (1 + math.cos(math.pi * 39 / 40))])
+    with pytest.raises(ConfigError, match="schedule.lr_schedule must be step or cosine"):
+        tiny_cfg("schedule.lr_schedule=\"linear\"")
+    with pytest.raises(ConfigError, match=r"schedule.warmup must be a fraction in \[0, 1\)"):
+        tiny_cfg("schedule.warmup=1.5")
 
 
 def test_smd_drops_about_p_under_a_seed():
@@ -158,6 +177,20 @@ def test_resume_refuses_a_different_config(tmp_path):
         other.resume()
 
 
+def test_resume_compares_keys_an_older_checkpoint_lacks_at_their_defaults(tmp_path):
+    from e2train.training.checkpoint import save_atomic
+
+    Trainer(tiny_cfg(), str(tmp_path)).run(stop_at=10)
+    path = str(tmp_path / "checkpoint.pt")
+    ck = load_checkpoint(path)
+    del ck["config"]["schedule"]["lr_schedule"], ck["config"]["schedule"]["warmup"]  # as written before they existed
+    save_atomic(ck, path)
+    assert Trainer(tiny_cfg(), str(tmp_path)).resume()  # the defaults it trained with: step, no warm-up
+    cosine = Trainer(tiny_cfg("schedule.lr_schedule=\"cosine\""), str(tmp_path))
+    with pytest.raises(CheckpointError, match=r"schedule.lr_schedule: checkpoint 'step', now 'cosine'"):
+        cosine.resume()
+
+
 class _Poisoning(torch.optim.SGD):
     def step(self, closure=None):
         super().step(closure)
@@ -233,12 +266,13 @@ def test_sigkill_mid_run_then_resume_matches(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "e2train.cli", "train", *args, "--out", str(killed)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
+        deadline = time.time() + 900  # generous: on a loaded machine the child's torch import alone takes minutes
+        while time.time() < deadline and proc.poll() is None:
             ck = killed / "checkpoint.pt"
             if ck.exists() and load_checkpoint(str(ck))["iteration"] >= 9:
                 break
             time.sleep(0.05)
+        assert proc.poll() is None, "the training run ended before it could be killed"
         proc.kill()
     finally:
         proc.wait()

@@ -17,8 +17,8 @@ namespace {
 using e2::NativeTypes;
 
 // CPU tile sizes (measured on an AVX2 core; hls/README.md), and the planes the heap buffers are laid
-// out for: two instances of every kernel, for inputs up to 128 x 128 (compact planes, the common
-// case) and up to 512 x 512.
+// out for: two instances of forward and backward-data, for inputs up to 128 x 128 (compact planes, the
+// common case) and up to 512 x 512; the weight gradient takes the large planes only (it stacks the batch).
 const int SMALL_HW = 128, LARGE_HW = 512;
 template <int MAX_HW_>
 struct Plane {
@@ -26,7 +26,10 @@ struct Plane {
 };
 const int FWD_PO = 8, FWD_CC = 1;
 const int BWD_PC = 8, BWD_OC = 1;
-const int PSG_PO = 4, PSG_PC = 4, PSG_PO1 = 8, PSG_PC1 = 8;
+// The weight gradient keeps a plane for every channel (resident), so a small tile costs no reloads: it
+// keeps its sums in registers (g++ makes one vpmaddwd accumulator per weight, 16 ymm registers) and
+// lets more tiles skip phase 2.
+const int PSG_PO = 1, PSG_PC = 1, PSG_PO1 = 4, PSG_PC1 = 2;
 
 bool cpu_shape_ok(int n, int c, int h, int w, int o) {
     return n >= 1 && c >= 1 && o >= 1 && h >= 1 && w >= 1 && h <= LARGE_HW && w <= LARGE_HW;
@@ -50,22 +53,29 @@ V (*planes(int count))[PLANE] {
 template <int PLANE>
 int fwd(const int8_t *x, const int8_t *w, int32_t *y, int n, int c, int h, int wd, int o, int k, int s) {
     return e2::conv_fwd_dispatch<NativeTypes, FWD_PO, FWD_CC, false, PLANE>(
-        x, w, y, n, c, h, wd, o, k, s, planes<int16_t, 0, PLANE>(FWD_CC), planes<int32_t, 0, PLANE>(FWD_PO));
+        x, w, y, n, c, h, wd, o, k, s, planes<e2::Buf<NativeTypes>::x_t, 0, PLANE>(e2::fwd_input_slots<FWD_CC, false>(c)),
+        planes<int32_t, 1, PLANE>(FWD_PO));
 }
 
 template <int PLANE>
 int bwd_data(const int16_t *g, const int8_t *w, int64_t *gx, int n, int c, int h, int wd, int o, int k, int s) {
     return e2::conv_bwd_data_dispatch<NativeTypes, BWD_PC, BWD_OC, false, PLANE>(
-        g, w, gx, n, c, h, wd, o, k, s, planes<int16_t, 1, PLANE>(BWD_OC), planes<int64_t, 0, PLANE>(BWD_PC));
+        g, w, gx, n, c, h, wd, o, k, s, planes<e2::Buf<NativeTypes>::g_t, 2, PLANE>(e2::bwd_grad_slots<BWD_OC, false>(o)), planes<int64_t, 0, PLANE>(BWD_PC));
 }
 
+// The weight-gradient kernel stacks the batch in its planes (conv_bwd_weight_psg.h), so it takes the
+// large planes whatever the image size; when the whole batch fits, it keeps a slot for every channel.
 template <int PLANE>
 int psg(const int8_t *x, const int16_t *g, int8_t *sign, int64_t *g_full, int32_t *g_msb, int n, int c, int h,
         int wd, int o, int k, int s, int beta_q, int mode, int *predicted, int *max_abs_msb) {
-    const int pc = PSG_PC > PSG_PC1 ? PSG_PC : PSG_PC1, po = PSG_PO > PSG_PO1 ? PSG_PO : PSG_PO1;
+    if (!e2::conv_args_ok(k, s)) return e2::E2_BAD_ARG;
+    const int pc = k == 1 ? PSG_PC1 : PSG_PC, po = k == 1 ? PSG_PO1 : PSG_PO;
+    const bool resident = e2::psg_resident<PLANE>(n, h, wd, k, s);
+    const int xslots = resident ? (c + pc - 1) / pc * pc : pc, gslots = resident ? (o + po - 1) / po * po : po;
     return e2::conv_bwd_weight_psg_dispatch<NativeTypes, PSG_PO, PSG_PC, PSG_PO1, PSG_PC1, false, PLANE>(
         x, g, sign, g_full, g_msb, n, c, h, wd, o, k, s, beta_q, mode, predicted, max_abs_msb,
-        planes<int16_t, 2, PLANE>(pc), planes<int16_t, 3, PLANE>(pc), planes<int16_t, 4, PLANE>(po));
+        planes<e2::Buf<NativeTypes>::px_t, 3, PLANE>(xslots), planes<e2::Buf<NativeTypes>::pg_t, 4, PLANE>(xslots),
+        planes<e2::Buf<NativeTypes>::pg_t, 5, PLANE>(gslots));
 }
 
 }  // namespace
@@ -101,10 +111,8 @@ int e2_conv_bwd_weight_psg(const int8_t *x, const int16_t *g, int8_t *sign, int6
                            int *max_abs_msb) {
     if (!cpu_shape_ok(n, c, h, wd, o)) return e2::E2_BAD_SHAPE;
     try {
-        return small(h, wd) ? psg<Plane<SMALL_HW>::size>(x, g, sign, g_full, g_msb, n, c, h, wd, o, k, s, beta_q, mode,
-                                                         predicted, max_abs_msb)
-                            : psg<Plane<LARGE_HW>::size>(x, g, sign, g_full, g_msb, n, c, h, wd, o, k, s, beta_q, mode,
-                                                         predicted, max_abs_msb);
+        return psg<Plane<LARGE_HW>::size>(x, g, sign, g_full, g_msb, n, c, h, wd, o, k, s, beta_q, mode, predicted,
+                                          max_abs_msb);
     } catch (const std::bad_alloc &) {
         return -1;
     }

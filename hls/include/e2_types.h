@@ -96,17 +96,29 @@ struct NativeTypes {
     typedef int8_t sign_t;
 };
 
-// Local-buffer element types: the narrowest value type for hardware, int16 lanes for the CPU.
+// Local-buffer element types. Hardware: the narrowest type that holds the value. CPU: whatever makes
+// g++ emit the best AVX2 code for the loop that reads the buffer (a choice of the g++ build only; the
+// values are the same):
+//   x_t, w_t, g_t  forward and backward-data planes and weights: the pipelined loop makes one product
+//                  per lane per tap, so 32-bit lanes (vpmulld: 8 products per instruction; int16 lanes
+//                  need mullw + mulhw + two unpacks + two lane permutes to widen the same 16).
+//   px_t, pg_t     weight-gradient planes (x or x >> 4, and g or g >> 6): the loop over positions is a
+//                  sum per weight, which g++ turns into vpmaddwd (16 int16 products per instruction)
+//                  when the operands are int16.
 template <class T> struct Buf;
 template <> struct Buf<ApTypes> {
     typedef ap_int<8> x_t;
     typedef ap_int<8> w_t;
     typedef ap_int<16> g_t;
+    typedef ap_int<8> px_t;
+    typedef ap_int<16> pg_t;
 };
 template <> struct Buf<NativeTypes> {
-    typedef int16_t x_t;
-    typedef int16_t w_t;
-    typedef int16_t g_t;
+    typedef int32_t x_t;
+    typedef int32_t w_t;
+    typedef int32_t g_t;
+    typedef int16_t px_t;
+    typedef int16_t pg_t;
 };
 
 }  // namespace e2

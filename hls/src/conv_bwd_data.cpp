@@ -10,7 +10,7 @@ int conv_bwd_data_top(const e2::ApTypes::g_t *gy, const e2::ApTypes::w_t *w, e2:
     using namespace e2;
     if (!shape_ok(n, c, h, wd, o)) return E2_BAD_SHAPE;
     if (!conv_args_ok(k, stride)) return E2_BAD_ARG;
-    // One copy of the upsampled gradient plane per tap (9 BRAM18 of 16 bit for 3x3) and PC 48-bit
+    // One copy of the gradient plane per tap (9 BRAM18 of 16 bit for 3x3) and PC 48-bit
     // accumulator planes (two BRAM36 each, one bank per channel).
     Buf<ApTypes>::g_t gb[BWD_OC * MAX_K * MAX_K][MAX_PLANE];
 #pragma HLS ARRAY_PARTITION variable=gb complete dim=1

@@ -1,9 +1,15 @@
 // conv_bwd_data: g int16 [N,O,H',W'] and w int8 [O,C,k,k] -> int64 [N,C,H,W], the transposed
 // convolution (docs/contracts.md section 2), 48-bit accumulators.
 //
-// The output gradient is loaded as a zero-upsampled, padded plane (plane.h: load_upsampled), so the
-// kernel is a stride-1 correlation with the flipped kernel whatever the forward stride: one pipelined
-// loop over flat input positions q, unrolled over PC input channels x OC output channels x k x k taps.
+// Stride 1: the output gradient is loaded as a padded plane (plane.h: load_padded), and the kernel
+// is a stride-1 correlation with the flipped kernel: one pipelined loop over flat input positions q,
+// unrolled over PC input channels x OC output channels x k x k taps.
+// Stride 2: split by input parity (polyphase). Input position (2u + a, 2v + b) takes only the taps
+// (i, j) with i = a + p, j = b + p (mod 2), and each reads the gradient at (u + (a + p - i) / 2,
+// v + (b + p - j) / 2), an offset of 0 or 1: four stride-1 correlations of the plain gradient plane
+// with 1x1, 1x2, 2x1 and 2x2 sub-kernels (k = 3; k = 1 has class (0, 0) only, one tap), each over a
+// quarter of the positions. The zeros of a zero-upsampled plane (3/4 of its products) never reach a
+// multiplier, and the four passes together take as many cycles as one pass over the whole plane.
 // The OC x k x k products of a position are summed in 32 bits (|sum| <= OC*k*k*2^22 < 2^31, checked
 // below) and added once into the 48-bit accumulator: narrower adders, one accumulator access per pass.
 #ifndef E2_CONV_BWD_DATA_H
@@ -44,28 +50,50 @@ void bwd_data_mac(const typename Buf<T>::g_t (*E2_RESTRICT gb)[PLANE], const typ
     }
 }
 
-template <class T, int K, int S, int PC, int OC, bool REP, int PLANE>
+// Positions per stacked plane in the g++ build (plane.h): the accumulator planes and every gradient
+// channel's plane of one pass stay in the L2 cache.
+const long BWD_STACK_POSITIONS = 2048;
+
+// Gradient-plane slots of the buffer gb (in planes of Copies<K, REP>::n): the hardware loads the OC
+// planes of a pass; the g++ build loads every output channel of a pass once, into a slot of its own,
+// for all PC-tiles of input channels.
+template <int OC, bool REP>
+inline int bwd_grad_slots(int o) {
+    return REP ? OC : (o + OC - 1) / OC * OC;
+}
+
+// Stride 1 (the plane of the gradient is the padded image of the forward geometry; the g++ build stacks
+// images in it).
+template <class T, int K, int PC, int OC, bool REP, int PLANE>
 void conv_bwd_data_core(const typename T::g_t *gy, const typename T::w_t *w, typename T::out48_t *gx, int n, int c,
                         int h, int wd, int o, typename Buf<T>::g_t (*gb)[PLANE], typename T::acc48_t (*acc)[PLANE]) {
-    const Geometry g = geometry(h, wd, K, S);
-    const int nq = h * g.wp;  // input positions, flat with row stride wp
+    const int COPIES = Copies<K, REP>::n;
+    const int nb = REP ? 1 : stack_count<PLANE>(n, h, wd, K, 1, BWD_STACK_POSITIONS);
+    const int oslots = bwd_grad_slots<OC, REP>(o);
+    const long gplane = (long)h * wd;
     typename Buf<T>::w_t wb[OC][PC][K * K];
 #pragma HLS ARRAY_PARTITION variable=wb complete dim=0
     for (int a = 0; a < OC; ++a)
         for (int b = 0; b < PC; ++b)
             for (int t = 0; t < K * K; ++t) wb[a][b][t] = 0;
-    for (int nn = 0; nn < n; ++nn) {
+    for (int nn = 0; nn < n; nn += nb) {
+        // input positions, flat with row stride wp: the output positions of the forward geometry
+        const Geometry g = geometry(h, wd, K, 1, nn + nb <= n ? nb : n - nn);
+        if (!REP)
+            for (int oo = 0; oo < oslots; ++oo)
+                for (int b = 0; b < g.nb; ++b)
+                    load_padded<COPIES>(gy + ((long)(nn + b) * o + oo) * gplane, oo < o, gb[oo * COPIES], PLANE, g, b);
         for (int c0 = 0; c0 < c; c0 += PC) {
             for (int pc = 0; pc < PC; ++pc)
-                for (int q = 0; q < nq; ++q) {
+                for (int q = 0; q < g.nq; ++q) {
 #pragma HLS PIPELINE II=1
                     acc[pc][q] = 0;
                 }
             for (int o0 = 0; o0 < o; o0 += OC) {
                 for (int oc = 0; oc < OC; ++oc) {
                     const bool valid = o0 + oc < o;
-                    load_upsampled<S, Copies<K, REP>::n>(gy + ((long)nn * o + o0 + oc) * g.ho * g.wo, valid,
-                                                         gb[oc * Copies<K, REP>::n], PLANE, g);
+                    if (REP)
+                        load_padded<COPIES>(gy + ((long)nn * o + o0 + oc) * gplane, valid, gb[oc * COPIES], PLANE, g);
                     for (int pc = 0; pc < PC; ++pc)
                         for (int t = 0; t < K * K; ++t) {
 #pragma HLS PIPELINE II=1
@@ -75,14 +103,153 @@ void conv_bwd_data_core(const typename T::g_t *gy, const typename T::w_t *w, typ
                                                : typename Buf<T>::w_t(0);
                         }
                 }
-                bwd_data_mac<T, K, PC, OC, REP, PLANE>(gb, wb, acc, nq, g.wp);
+                bwd_data_mac<T, K, PC, OC, REP, PLANE>(gb + (REP ? 0 : o0 * COPIES), wb, acc, g.nq, g.xs);
+            }
+            for (int b = 0; b < g.nb; ++b)
+                for (int pc = 0; pc < PC && c0 + pc < c; ++pc) {
+                    typename T::out48_t *gp = gx + ((long)(nn + b) * c + c0 + pc) * h * wd;
+                    for (int r = 0; r < h; ++r)
+                        for (int cl = 0; cl < wd; ++cl) {
+#pragma HLS PIPELINE II=1
+                            gp[r * wd + cl] = acc[pc][b * g.pitch + r * g.xs + cl];
+                        }
+                }
+        }
+    }
+}
+
+// Stride 2. Gradient plane: [ho + 2][gs = wo + 1], zeros in column wo and rows ho, ho + 1 (the taps read
+// one row and column past g, and the junk columns of the last row one more).
+template <int COPIES, class Src, class Dst>
+void load_grad_s2(const Src *src, bool valid, Dst *dst, long stride, int ho, int wo) {
+#pragma HLS INLINE off
+    const int gs = wo + 1;
+    for (int r = 0; r < ho + 2; ++r) {
+        Dst *drow = dst + r * gs;
+        if (valid && r < ho) {
+            for (int cl = 0; cl < wo; ++cl) {
+#pragma HLS PIPELINE II=1
+                const Dst v = src[r * wo + cl];
+                for (int t = 0; t < COPIES; ++t) {
+#pragma HLS UNROLL
+                    drow[t * stride + cl] = v;
+                }
+            }
+        } else {
+            for (int cl = 0; cl < wo; ++cl)
+                for (int t = 0; t < COPIES; ++t) {
+#pragma HLS UNROLL
+                    drow[t * stride + cl] = 0;
+                }
+        }
+        for (int t = 0; t < COPIES; ++t) {
+#pragma HLS UNROLL
+            drow[t * stride + wo] = 0;
+        }
+    }
+}
+
+// Taps of parity class A along one axis (k = K): the first tap, and how many (every other one).
+template <int K, int A> struct ParityTaps {
+    static const int first = (A + (K - 1) / 2) % 2;
+    static const int count = (K - first + 1) / 2;
+};
+
+// One parity class (A, B): acc[pc][base + q] += sum_{oc, taps} wb[oc][pc][i*K+j] * gb[oc][q + off(i, j)]
+// over the class's flat positions q = u * gs + v (v >= its width: junk, never stored).
+template <class T, int K, int A, int B, int PC, int OC, bool REP, int PLANE>
+void bwd_data_class_mac(const typename Buf<T>::g_t (*E2_RESTRICT gb)[PLANE], const typename Buf<T>::w_t wb[OC][PC][K * K],
+                        typename T::acc48_t (*E2_RESTRICT acc)[PLANE], int base, int nq, int gs) {
+#pragma HLS INLINE off
+    typedef char partial_sum_fits_32_bits[(OC * K * K) * (1L << 22) < (1L << 31) ? 1 : -1];
+    (void)sizeof(partial_sum_fits_32_bits);
+    const int P = (K - 1) / 2;
+    const int I0 = ParityTaps<K, A>::first, TI = ParityTaps<K, A>::count;
+    const int J0 = ParityTaps<K, B>::first, TJ = ParityTaps<K, B>::count;
+    int off[TI * TJ > 0 ? TI * TJ : 1];
+#pragma HLS ARRAY_PARTITION variable=off complete dim=0
+    for (int ti = 0; ti < TI; ++ti)
+        for (int tj = 0; tj < TJ; ++tj)
+            off[ti * TJ + tj] = (A + P - (I0 + 2 * ti)) / 2 * gs + (B + P - (J0 + 2 * tj)) / 2;
+    for (int q = 0; q < nq; ++q) {
+#pragma HLS PIPELINE II=1
+        E2_UNROLL for (int pc = 0; pc < PC; ++pc) {
+#pragma HLS UNROLL
+            typename T::sum32_t s = 0;
+            E2_UNROLL for (int oc = 0; oc < OC; ++oc) {
+#pragma HLS UNROLL
+                E2_UNROLL for (int ti = 0; ti < TI; ++ti) {
+#pragma HLS UNROLL
+                    E2_UNROLL for (int tj = 0; tj < TJ; ++tj) {
+#pragma HLS UNROLL
+                        const int t = (I0 + 2 * ti) * K + J0 + 2 * tj;
+                        const int copy = oc * Copies<K, REP>::n + (REP ? t : 0);
+                        const typename T::pgw_t p = wb[oc][pc][t] * gb[copy][q + off[ti * TJ + tj]];
+#pragma HLS BIND_OP variable=p op=mul impl=dsp
+                        s += p;
+                    }
+                }
+            }
+            acc[pc][base + q] += s;
+        }
+    }
+}
+
+template <class T, int K, int PC, int OC, bool REP, int PLANE>
+void conv_bwd_data_core_s2(const typename T::g_t *gy, const typename T::w_t *w, typename T::out48_t *gx, int n, int c,
+                           int h, int wd, int o, typename Buf<T>::g_t (*gb)[PLANE], typename T::acc48_t (*acc)[PLANE]) {
+    const Geometry g = geometry(h, wd, K, 2);
+    const int gs = g.wo + 1;
+    const int csub = g.ho * gs;  // accumulator region of one parity class: at most ho rows of gs
+    const int hu0 = (h + 1) / 2, hu1 = h / 2;  // rows of the classes a = 0 and a = 1
+    typename Buf<T>::w_t wb[OC][PC][K * K];
+#pragma HLS ARRAY_PARTITION variable=wb complete dim=0
+    for (int a = 0; a < OC; ++a)
+        for (int b = 0; b < PC; ++b)
+            for (int t = 0; t < K * K; ++t) wb[a][b][t] = 0;
+    const int COPIES = Copies<K, REP>::n;
+    const int oslots = bwd_grad_slots<OC, REP>(o);
+    const long gplane = (long)g.ho * g.wo;
+    for (int nn = 0; nn < n; ++nn) {
+        if (!REP)
+            for (int oo = 0; oo < oslots; ++oo)
+                load_grad_s2<COPIES>(gy + ((long)nn * o + oo) * gplane, oo < o, gb[oo * COPIES], PLANE, g.ho, g.wo);
+        for (int c0 = 0; c0 < c; c0 += PC) {
+            for (int pc = 0; pc < PC; ++pc)
+                for (int q = 0; q < 4 * csub; ++q) {
+#pragma HLS PIPELINE II=1
+                    acc[pc][q] = 0;
+                }
+            for (int o0 = 0; o0 < o; o0 += OC) {
+                const typename Buf<T>::g_t (*gbo)[PLANE] = gb + (REP ? 0 : o0 * COPIES);
+                for (int oc = 0; oc < OC; ++oc) {
+                    const bool valid = o0 + oc < o;
+                    if (REP)
+                        load_grad_s2<COPIES>(gy + ((long)nn * o + o0 + oc) * gplane, valid, gb[oc * COPIES], PLANE, g.ho,
+                                             g.wo);
+                    for (int pc = 0; pc < PC; ++pc)
+                        for (int t = 0; t < K * K; ++t) {
+#pragma HLS PIPELINE II=1
+                            const bool in = valid && c0 + pc < c;
+                            wb[oc][pc][t] = in ? typename Buf<T>::w_t(w[((long)(o0 + oc) * c + c0 + pc) * K * K + t])
+                                               : typename Buf<T>::w_t(0);
+                        }
+                }
+                // a class with no taps (k = 1, odd rows or columns) keeps its zeros
+                if (ParityTaps<K, 0>::count > 0)
+                    bwd_data_class_mac<T, K, 0, 0, PC, OC, REP, PLANE>(gbo, wb, acc, 0, hu0 * gs, gs);
+                if (ParityTaps<K, 1>::count > 0) {
+                    bwd_data_class_mac<T, K, 0, 1, PC, OC, REP, PLANE>(gbo, wb, acc, csub, hu0 * gs, gs);
+                    bwd_data_class_mac<T, K, 1, 0, PC, OC, REP, PLANE>(gbo, wb, acc, 2 * csub, hu1 * gs, gs);
+                    bwd_data_class_mac<T, K, 1, 1, PC, OC, REP, PLANE>(gbo, wb, acc, 3 * csub, hu1 * gs, gs);
+                }
             }
             for (int pc = 0; pc < PC && c0 + pc < c; ++pc) {
                 typename T::out48_t *gp = gx + ((long)nn * c + c0 + pc) * h * wd;
                 for (int r = 0; r < h; ++r)
                     for (int cl = 0; cl < wd; ++cl) {
 #pragma HLS PIPELINE II=1
-                        gp[r * wd + cl] = acc[pc][r * g.wp + cl];
+                        gp[r * wd + cl] = acc[pc][((r % 2) * 2 + cl % 2) * csub + (r / 2) * gs + cl / 2];
                     }
             }
         }
@@ -93,10 +260,10 @@ template <class T, int PC, int OC, bool REP, int PLANE>
 int conv_bwd_data_dispatch(const typename T::g_t *gy, const typename T::w_t *w, typename T::out48_t *gx, int n, int c,
                            int h, int wd, int o, int k, int s, typename Buf<T>::g_t (*gb)[PLANE],
                            typename T::acc48_t (*acc)[PLANE]) {
-    if (k == 3 && s == 1) conv_bwd_data_core<T, 3, 1, PC, OC, REP, PLANE>(gy, w, gx, n, c, h, wd, o, gb, acc);
-    else if (k == 3 && s == 2) conv_bwd_data_core<T, 3, 2, PC, OC, REP, PLANE>(gy, w, gx, n, c, h, wd, o, gb, acc);
-    else if (k == 1 && s == 1) conv_bwd_data_core<T, 1, 1, PC, OC, REP, PLANE>(gy, w, gx, n, c, h, wd, o, gb, acc);
-    else if (k == 1 && s == 2) conv_bwd_data_core<T, 1, 2, PC, OC, REP, PLANE>(gy, w, gx, n, c, h, wd, o, gb, acc);
+    if (k == 3 && s == 1) conv_bwd_data_core<T, 3, PC, OC, REP, PLANE>(gy, w, gx, n, c, h, wd, o, gb, acc);
+    else if (k == 3 && s == 2) conv_bwd_data_core_s2<T, 3, PC, OC, REP, PLANE>(gy, w, gx, n, c, h, wd, o, gb, acc);
+    else if (k == 1 && s == 1) conv_bwd_data_core<T, 1, PC, OC, REP, PLANE>(gy, w, gx, n, c, h, wd, o, gb, acc);
+    else if (k == 1 && s == 2) conv_bwd_data_core_s2<T, 1, PC, OC, REP, PLANE>(gy, w, gx, n, c, h, wd, o, gb, acc);
     else return E2_BAD_ARG;
     return E2_OK;
 }

@@ -22,13 +22,13 @@ int conv_bwd_weight_psg_top(const e2::ApTypes::x_t *x, const e2::ApTypes::g_t *g
     // PC input planes, one copy per tap (18 BRAM18 for 3x3), for x (8 bit) and x >> 4 (phase 1), and
     // PO gradient planes (one BRAM18 each), reused by both phases.
     // (the 1x1 tile has PC1 = 8 planes of one copy: fewer than PC * 9 = 18)
-    Buf<ApTypes>::x_t xb[PSG_PC * MAX_K * MAX_K][MAX_PLANE];
+    Buf<ApTypes>::px_t xb[PSG_PC * MAX_K * MAX_K][MAX_PLANE];
 #pragma HLS ARRAY_PARTITION variable=xb complete dim=1
 #pragma HLS BIND_STORAGE variable=xb type=ram_t2p impl=bram
-    Buf<ApTypes>::g_t xmb[PSG_PC * MAX_K * MAX_K][MAX_PLANE];
+    Buf<ApTypes>::pg_t xmb[PSG_PC * MAX_K * MAX_K][MAX_PLANE];
 #pragma HLS ARRAY_PARTITION variable=xmb complete dim=1
 #pragma HLS BIND_STORAGE variable=xmb type=ram_t2p impl=bram
-    Buf<ApTypes>::g_t gb[PSG_PO1][MAX_PLANE];
+    Buf<ApTypes>::pg_t gb[PSG_PO1][MAX_PLANE];
 #pragma HLS ARRAY_PARTITION variable=gb complete dim=1
 #pragma HLS BIND_STORAGE variable=gb type=ram_t2p impl=bram
     return conv_bwd_weight_psg_dispatch<ApTypes, PSG_PO, PSG_PC, PSG_PO1, PSG_PC1, true, MAX_PLANE>(

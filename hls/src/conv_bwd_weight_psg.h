@@ -32,7 +32,7 @@ struct PsgJob {
 };
 
 template <class T, int K, int S, int PO, int PC, bool REP, int PLANE>
-void psg_msb_mac(const typename Buf<T>::g_t (*E2_RESTRICT xmb)[PLANE], const typename Buf<T>::g_t (*E2_RESTRICT gmb)[PLANE],
+void psg_msb_mac(const typename Buf<T>::pg_t (*E2_RESTRICT xmb)[PLANE], const typename Buf<T>::pg_t (*E2_RESTRICT gmb)[PLANE],
                  typename T::acc32_t acc[PO][PC][K * K], const Geometry &g) {
 #pragma HLS INLINE off
     int off[K * K];
@@ -71,7 +71,7 @@ void psg_msb_mac(const typename Buf<T>::g_t (*E2_RESTRICT xmb)[PLANE], const typ
 }
 
 template <class T, int K, int S, int PO, int PC, bool REP, int PLANE>
-void psg_full_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typename Buf<T>::g_t (*E2_RESTRICT gb)[PLANE],
+void psg_full_mac(const typename Buf<T>::px_t (*E2_RESTRICT xb)[PLANE], const typename Buf<T>::pg_t (*E2_RESTRICT gb)[PLANE],
                   const bool need[PO * PC * K * K], typename T::acc48_t acc[PO][PC][K * K], const Geometry &g) {
 #pragma HLS INLINE off
     int off[K * K];
@@ -79,7 +79,7 @@ void psg_full_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typ
     for (int t = 0; t < K * K; ++t) off[t] = tap_offset<S>(g, t / K, t % K);
     const int nq = g.nq;
     // operand isolation: a weight that is not needed multiplies zeros (an AND gate per operand bit)
-    typename Buf<T>::x_t mask[PO * PC * K * K];
+    typename Buf<T>::px_t mask[PO * PC * K * K];
 #pragma HLS ARRAY_PARTITION variable=mask complete dim=0
     E2_UNROLL for (int wi = 0; wi < PO * PC * K * K; ++wi) mask[wi] = need[wi] ? -1 : 0;
     for (int q0 = 0; q0 < nq; q0 += PSG_CHUNK) {
@@ -93,7 +93,7 @@ void psg_full_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typ
 #pragma HLS PIPELINE II=1
             E2_UNROLL for (int po = 0; po < PO; ++po) {
 #pragma HLS UNROLL
-                const typename Buf<T>::g_t gv = gb[po][q];
+                const typename Buf<T>::pg_t gv = gb[po][q];
                 E2_UNROLL for (int pc = 0; pc < PC; ++pc) {
 #pragma HLS UNROLL
                     E2_UNROLL for (int i = 0; i < K; ++i) {
@@ -102,7 +102,7 @@ void psg_full_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typ
 #pragma HLS UNROLL
                             const int copy = pc * Copies<K, REP>::n + (REP ? i * K + j : 0);
                             const int wi = (po * PC + pc) * K * K + i * K + j;
-                            const typename Buf<T>::x_t xv = xb[copy][q + off[i * K + j]] & mask[wi];
+                            const typename Buf<T>::px_t xv = xb[copy][q + off[i * K + j]] & mask[wi];
                             const typename T::pgw_t p = gv * xv;
 #pragma HLS BIND_OP variable=p op=mul impl=dsp
                             s[po][pc][i * K + j] += p;
@@ -122,18 +122,47 @@ inline int sgn(const V &v) {
     return v > 0 ? 1 : (v < 0 ? -1 : 0);
 }
 
+// Planes of one pass (the images [nn0, nn0 + g.nb), stacked): input channels [c0, c0 + cnt) as x >> SHIFT
+// into slots [0, cnt), and output-gradient channels [o0, o0 + cnt) as g >> SHIFT.
+template <int S, int K, int SHIFT, int COPIES, class Src, class Dst, int PLANE>
+void load_x_pass(const Src *x, int c, int c0, int cnt, int nn0, long xplane, Dst (*buf)[PLANE], const Geometry &g) {
+    for (int pc = 0; pc < cnt; ++pc)
+        for (int b = 0; b < g.nb; ++b)
+            load_input<S, K, SHIFT, COPIES>(x + ((long)(nn0 + b) * c + c0 + pc) * xplane, c0 + pc < c, buf[pc * COPIES],
+                                            PLANE, g, b);
+}
+
+template <int SHIFT, class Src, class Dst, int PLANE>
+void load_g_pass(const Src *gy, int o, int o0, int cnt, int nn0, long gplane, Dst (*buf)[PLANE], const Geometry &g) {
+    for (int po = 0; po < cnt; ++po)
+        for (int b = 0; b < g.nb; ++b)
+            load_grad<SHIFT>(gy + ((long)(nn0 + b) * o + o0 + po) * gplane, o0 + po < o, buf[po], g, b);
+}
+
+// The g++ build (!REP) stacks the batch in its buffer planes (plane.h); when the whole batch fits one
+// plane, the call is resident: every channel's planes are loaded once per phase into a slot of their
+// own, and each tile reads its channels' slots (the hardware loads a tile's planes per image).
+template <int PLANE>
+inline bool psg_resident(int n, int h, int w, int k, int s) {
+    return stack_count<PLANE>(n, h, w, k, s) == n;
+}
+
 template <class T, int K, int S, int PO, int PC, bool REP, int PLANE>
 void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *gy, typename T::sign_t *sign,
                               typename T::out48_t *g_full, typename T::acc32_t *g_msb, int n, int c, int h, int wd,
                               int o, int beta_q, int mode, int *predicted, int *max_abs_msb,
-                              typename Buf<T>::x_t (*xb)[PLANE], typename Buf<T>::g_t (*xmb)[PLANE],
-                              typename Buf<T>::g_t (*gb)[PLANE], hls::stream<PsgJob<PO * PC * K * K> > &jobs) {
+                              typename Buf<T>::px_t (*xb)[PLANE], typename Buf<T>::pg_t (*xmb)[PLANE],
+                              typename Buf<T>::pg_t (*gb)[PLANE], hls::stream<PsgJob<PO * PC * K * K> > &jobs) {
     // Local buffers: PC input planes (COPIES per tap in hardware) for x (phase 2) and x >> 4 (phase 1),
-    // and PO gradient planes reused by both phases (g >> 6, then g).
+    // and PO gradient planes reused by both phases (g >> 6, then g); resident: every channel's.
     const int KK = K * K;
     const int NW = PO * PC * KK;
     const int COPIES = Copies<K, REP>::n;
-    const Geometry g = geometry(h, wd, K, S);
+    const int nb = REP ? 1 : stack_count<PLANE>(n, h, wd, K, S);  // images per pass
+    const bool resident = !REP && nb == n;
+    const int cpad = (c + PC - 1) / PC * PC, opad = (o + PO - 1) / PO * PO;
+    const Geometry g = geometry(h, wd, K, S, nb);
+    const Geometry glast = geometry(h, wd, K, S, n - (n - 1) / nb * nb);
     const long xplane = (long)h * wd, gplane = (long)g.ho * g.wo;
     typename T::acc32_t top = 0;  // max |G_msb|
     int count = 0;
@@ -141,6 +170,10 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
 
     if (mode == MODE_PSG) {
         // phase 1: G_msb of every weight, and its largest magnitude
+        if (resident) {
+            load_x_pass<S, K, 4, COPIES>(x, c, 0, cpad, 0, xplane, xmb, g);
+            load_g_pass<6>(gy, o, 0, opad, 0, gplane, gb, g);
+        }
         for (int o0 = 0; o0 < o; o0 += PO) {
             for (int c0 = 0; c0 < c; c0 += PC) {
                 typename T::acc32_t acc[PO][PC][K * K];
@@ -148,13 +181,14 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
                 for (int po = 0; po < PO; ++po)
                     for (int pc = 0; pc < PC; ++pc)
                         for (int t = 0; t < KK; ++t) acc[po][pc][t] = 0;
-                for (int nn = 0; nn < n; ++nn) {
-                    for (int pc = 0; pc < PC; ++pc)
-                        load_input<S, K, 4, Copies<K, REP>::n>(x + ((long)nn * c + c0 + pc) * xplane, c0 + pc < c,
-                                                            xmb[pc * COPIES], PLANE, g);
-                    for (int po = 0; po < PO; ++po)
-                        load_grad<6>(gy + ((long)nn * o + o0 + po) * gplane, o0 + po < o, gb[po], g.ho, g.wo, g.qs);
-                    psg_msb_mac<T, K, S, PO, PC, REP, PLANE>(xmb, gb, acc, g);
+                for (int nn = 0; nn < n; nn += nb) {
+                    const Geometry &gp = nn + nb < n ? g : glast;
+                    if (!resident) {
+                        load_x_pass<S, K, 4, COPIES>(x, c, c0, PC, nn, xplane, xmb, gp);
+                        load_g_pass<6>(gy, o, o0, PO, nn, gplane, gb, gp);
+                    }
+                    psg_msb_mac<T, K, S, PO, PC, REP, PLANE>(xmb + (resident ? c0 * COPIES : 0), gb + (resident ? o0 : 0),
+                                                             acc, gp);
                 }
                 for (int po = 0; po < PO && o0 + po < o; ++po)
                     for (int pc = 0; pc < PC && c0 + pc < c; ++pc)
@@ -213,6 +247,10 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
     }
 
     // phase 2: the full-precision gradient of the weights each job needs
+    if (resident && njobs > 0) {
+        load_x_pass<S, K, 0, COPIES>(x, c, 0, cpad, 0, xplane, xb, g);
+        load_g_pass<0>(gy, o, 0, opad, 0, gplane, gb, g);
+    }
     for (int jn = 0; jn < njobs; ++jn) {
         const PsgJob<PO * PC * K * K> job = jobs.read();
         typename T::acc48_t acc[PO][PC][K * K];
@@ -220,13 +258,14 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
         for (int po = 0; po < PO; ++po)
             for (int pc = 0; pc < PC; ++pc)
                 for (int t = 0; t < KK; ++t) acc[po][pc][t] = 0;
-        for (int nn = 0; nn < n; ++nn) {
-            for (int pc = 0; pc < PC; ++pc)
-                load_input<S, K, 0, Copies<K, REP>::n>(x + ((long)nn * c + job.c0 + pc) * xplane, job.c0 + pc < c,
-                                                    xb[pc * COPIES], PLANE, g);
-            for (int po = 0; po < PO; ++po)
-                load_grad<0>(gy + ((long)nn * o + job.o0 + po) * gplane, job.o0 + po < o, gb[po], g.ho, g.wo, g.qs);
-            psg_full_mac<T, K, S, PO, PC, REP, PLANE>(xb, gb, job.need, acc, g);
+        for (int nn = 0; nn < n; nn += nb) {
+            const Geometry &gp = nn + nb < n ? g : glast;
+            if (!resident) {
+                load_x_pass<S, K, 0, COPIES>(x, c, job.c0, PC, nn, xplane, xb, gp);
+                load_g_pass<0>(gy, o, job.o0, PO, nn, gplane, gb, gp);
+            }
+            psg_full_mac<T, K, S, PO, PC, REP, PLANE>(xb + (resident ? job.c0 * COPIES : 0),
+                                                      gb + (resident ? job.o0 : 0), job.need, acc, gp);
         }
         for (int wi = 0; wi < NW; ++wi) {
 #pragma HLS PIPELINE II=1
@@ -248,8 +287,8 @@ template <class T, int PO, int PC, int PO1, int PC1, bool REP, int PLANE>
 int conv_bwd_weight_psg_dispatch(const typename T::x_t *x, const typename T::g_t *gy, typename T::sign_t *sign,
                                  typename T::out48_t *g_full, typename T::acc32_t *g_msb, int n, int c, int h, int wd,
                                  int o, int k, int s, int beta_q, int mode, int *predicted, int *max_abs_msb,
-                                 typename Buf<T>::x_t (*xb)[PLANE], typename Buf<T>::g_t (*xmb)[PLANE],
-                                 typename Buf<T>::g_t (*gb)[PLANE]) {
+                                 typename Buf<T>::px_t (*xb)[PLANE], typename Buf<T>::pg_t (*xmb)[PLANE],
+                                 typename Buf<T>::pg_t (*gb)[PLANE]) {
     if (beta_q < 0 || beta_q > BETA_ONE || (mode != MODE_PSG && mode != MODE_FULL)) return E2_BAD_ARG;
 #define E2_PSG_CASE(KV, SV, TO, TC)                                                                              \
     if (k == KV && s == SV) {                                                                                    \

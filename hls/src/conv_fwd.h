@@ -47,18 +47,42 @@ void fwd_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typename
     }
 }
 
+// Positions per stacked plane in the g++ build: the accumulator planes and every input channel's plane
+// of one pass stay in the L2 cache.
+const long FWD_STACK_POSITIONS = 2048;
+
+// Images per pass and input-plane slots of the buffer xb (in planes of Copies<K, REP>::n): the hardware
+// (REP) loads CC planes of one image per pass; the g++ build stacks images (plane.h) and loads every
+// input channel of a pass once, into a slot of its own, for all PO-tiles of output channels.
+template <int K, int CC, bool REP, int PLANE>
+inline int fwd_images_per_pass(int n, int h, int w, int s) {
+    return REP ? 1 : stack_count<PLANE>(n, h, w, K, s, FWD_STACK_POSITIONS);
+}
+template <int CC, bool REP>
+inline int fwd_input_slots(int c) {
+    return REP ? CC : (c + CC - 1) / CC * CC;
+}
+
 // The whole kernel for one (K, S); the caller owns the local buffers (static arrays in the top,
-// heap arrays in the g++ build): xb holds CC * Copies<K, REP>::n planes, acc PO planes.
+// heap arrays in the g++ build): xb holds fwd_input_slots planes (each Copies<K, REP>::n), acc PO.
 template <class T, int K, int S, int PO, int CC, bool REP, int PLANE>
 void conv_fwd_core(const typename T::x_t *x, const typename T::w_t *w, typename T::acc32_t *y, int n, int c,
                    int h, int wd, int o, typename Buf<T>::x_t (*xb)[PLANE], typename T::acc32_t (*acc)[PLANE]) {
-    const Geometry g = geometry(h, wd, K, S);
+    const int COPIES = Copies<K, REP>::n;
+    const int nb = fwd_images_per_pass<K, CC, REP, PLANE>(n, h, wd, S);
+    const int cslots = fwd_input_slots<CC, REP>(c);
+    const long xplane = (long)h * wd;
     typename Buf<T>::w_t wb[PO][CC][K * K];
 #pragma HLS ARRAY_PARTITION variable=wb complete dim=0
     for (int a = 0; a < PO; ++a)
         for (int b = 0; b < CC; ++b)
             for (int t = 0; t < K * K; ++t) wb[a][b][t] = 0;
-    for (int nn = 0; nn < n; ++nn) {
+    for (int nn = 0; nn < n; nn += nb) {
+        const Geometry g = geometry(h, wd, K, S, nn + nb <= n ? nb : n - nn);
+        if (!REP)
+            for (int cc = 0; cc < cslots; ++cc)
+                for (int b = 0; b < g.nb; ++b)
+                    load_input<S, K, 0, COPIES>(x + ((long)(nn + b) * c + cc) * xplane, cc < c, xb[cc * COPIES], PLANE, g, b);
         for (int o0 = 0; o0 < o; o0 += PO) {
             for (int po = 0; po < PO; ++po)
                 for (int q = 0; q < g.nq; ++q) {
@@ -68,8 +92,8 @@ void conv_fwd_core(const typename T::x_t *x, const typename T::w_t *w, typename 
             for (int c0 = 0; c0 < c; c0 += CC) {
                 for (int cc = 0; cc < CC; ++cc) {
                     const bool valid = c0 + cc < c;
-                    load_input<S, K, 0, Copies<K, REP>::n>(x + ((long)nn * c + c0 + cc) * h * wd, valid,
-                                                        xb[cc * Copies<K, REP>::n], PLANE, g);
+                    if (REP)
+                        load_input<S, K, 0, COPIES>(x + ((long)nn * c + c0 + cc) * xplane, valid, xb[cc * COPIES], PLANE, g);
                     for (int po = 0; po < PO; ++po)
                         for (int t = 0; t < K * K; ++t) {
 #pragma HLS PIPELINE II=1
@@ -77,16 +101,17 @@ void conv_fwd_core(const typename T::x_t *x, const typename T::w_t *w, typename 
                             wb[po][cc][t] = in ? typename Buf<T>::w_t(w[((long)(o0 + po) * c + c0 + cc) * K * K + t]) : typename Buf<T>::w_t(0);
                         }
                 }
-                fwd_mac<T, K, S, PO, CC, REP, PLANE>(xb, wb, acc, g);
+                fwd_mac<T, K, S, PO, CC, REP, PLANE>(xb + (REP ? 0 : c0 * COPIES), wb, acc, g);
             }
-            for (int po = 0; po < PO && o0 + po < o; ++po) {
-                typename T::acc32_t *yp = y + ((long)nn * o + o0 + po) * g.ho * g.wo;
-                for (int r = 0; r < g.ho; ++r)
-                    for (int cl = 0; cl < g.wo; ++cl) {
+            for (int b = 0; b < g.nb; ++b)
+                for (int po = 0; po < PO && o0 + po < o; ++po) {
+                    typename T::acc32_t *yp = y + ((long)(nn + b) * o + o0 + po) * g.ho * g.wo;
+                    for (int r = 0; r < g.ho; ++r)
+                        for (int cl = 0; cl < g.wo; ++cl) {
 #pragma HLS PIPELINE II=1
-                        yp[r * g.wo + cl] = acc[po][r * g.qs + cl];
-                    }
-            }
+                            yp[r * g.wo + cl] = acc[po][b * g.pitch + r * g.qs + cl];
+                        }
+                }
         }
     }
 }

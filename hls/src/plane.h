@@ -12,6 +12,10 @@
 // Output planes have row stride qs = xs; positions with w >= W' are junk: computed and never stored
 // (forward) or multiplied by a zero gradient (weight gradient). Reads run up to two rows past a
 // (sub-)plane, hence two rows of slack (MAX_PLANE).
+// Stacking: nb images may share one buffer plane, image b at offset b * pitch in every sub-plane and
+// output plane (pitch = the rows of one (sub-)plane image); the loop over q then runs through all of
+// them at once, and the rows between two images' outputs are junk like the junk columns. The
+// hardware holds one image (nb = 1); the weight-gradient kernel of the g++ build stacks the batch.
 #ifndef E2_PLANE_H
 #define E2_PLANE_H
 
@@ -26,11 +30,13 @@ struct Geometry {
     int hp, wp;    // padded input size
     int xs;        // row stride inside an input (sub-)plane
     int qs;        // row stride of output planes (= xs)
-    int nq;        // flat output positions per plane: ho rows of qs
+    int nb;        // images stacked in one plane
+    int pitch;     // elements from one stacked image to the next (whole rows of xs)
+    int nq;        // flat output positions per plane: ho rows of qs after nb - 1 pitches
     int sub;       // elements of one (sub-)plane; an input plane holds s * s of them
 };
 
-inline Geometry geometry(int h, int w, int k, int s) {
+inline Geometry geometry(int h, int w, int k, int s, int nb = 1) {
     Geometry g;
     g.h = h; g.w = w; g.k = k; g.s = s; g.p = (k - 1) / 2;
     g.ho = (h + 2 * g.p - k) / s + 1;
@@ -39,9 +45,22 @@ inline Geometry geometry(int h, int w, int k, int s) {
     g.wp = w + 2 * g.p;
     g.xs = (g.wp + s - 1) / s;
     g.qs = g.xs;
-    g.nq = g.ho * g.qs;
-    g.sub = ((g.hp + s - 1) / s + 2) * g.xs;
+    g.nb = nb;
+    g.pitch = (g.hp + s - 1) / s * g.xs;
+    g.nq = (nb - 1) * g.pitch + g.ho * g.qs;
+    g.sub = nb * g.pitch + 2 * g.xs;
     return g;
+}
+
+// How many images to stack in one buffer plane of PLANE elements: as many as fit (an input plane holds
+// s * s sub-planes when k >= s, else one) and as keep a plane within max_positions, at least 1, at most n.
+template <int PLANE>
+inline int stack_count(int n, int h, int w, int k, int s, long max_positions = PLANE) {
+    const Geometry g = geometry(h, w, k, s);
+    const int nsub = k >= s ? s * s : 1;
+    long fit = ((long)PLANE / nsub - 2L * g.xs) / g.pitch;
+    if (max_positions / g.pitch < fit) fit = max_positions / g.pitch;
+    return fit < 1 ? 1 : (fit > n ? n : (int)fit);
 }
 
 // Offset of tap (i, j) in an input plane, relative to the output position q.
@@ -50,16 +69,18 @@ inline int tap_offset(const Geometry &g, int i, int j) {
     return ((i % S) * S + j % S) * g.sub + (i / S) * g.xs + j / S;
 }
 
-// image src [h][w] -> an input plane of geometry g (zero padding, polyphase for S = 2), each value
-// arithmetic-shifted right by SHIFT (0 for the full value, 4 for x_msb); valid = false loads zeros
-// (a channel past the end). Only the sub-planes that K taps read are written (one for K = 1).
+// image src [h][w] -> image slot img of an input plane of geometry g (zero padding, polyphase for
+// S = 2), each value arithmetic-shifted right by SHIFT (0 for the full value, 4 for x_msb); valid =
+// false loads zeros (a channel past the end). Only the sub-planes that K taps read are written (one
+// for K = 1); the last slot also writes the two slack rows.
 // COPIES identical planes, `stride` elements apart, are written in parallel: the hardware keeps one
 // copy per tap so that the k*k reads of a position hit k*k different BRAMs.
 template <int S, int K, int SHIFT, int COPIES, class Src, class Dst>
-void load_input(const Src *src, bool valid, Dst *dst, long stride, const Geometry &g) {
+void load_input(const Src *src, bool valid, Dst *dst, long stride, const Geometry &g, int img = 0) {
 #pragma HLS INLINE off
     const int A = K < S ? K : S;  // phases read along each axis
-    const int rows = g.sub / g.xs;
+    const int rows = g.pitch / g.xs + (img == g.nb - 1 ? 2 : 0);
+    dst += (long)img * g.pitch;
     for (int a = 0; a < A; ++a) {
         for (int rr = 0; rr < rows; ++rr) {
             const int y = rr * S + a - g.p;  // image row of this sub-plane row
@@ -95,13 +116,17 @@ void load_input(const Src *src, bool valid, Dst *dst, long stride, const Geometr
     }
 }
 
-// Output gradient g [ho][wo] -> dst [ho][qs] (row stride qs >= wo, zeros in the junk columns w >= wo).
+// Output gradient g [ho][wo] -> image slot img of an output plane of geometry g: ho rows of qs (zeros
+// in the junk columns w >= wo), and zero rows up to the next slot when one follows.
 template <int SHIFT, class Src, class Dst>
-void load_grad(const Src *src, bool valid, Dst *dst, int ho, int wo, int qs) {
+void load_grad(const Src *src, bool valid, Dst *dst, const Geometry &g, int img = 0) {
 #pragma HLS INLINE off
-    for (int r = 0; r < ho; ++r) {
+    const int ho = g.ho, wo = g.wo, qs = g.qs;
+    const int rows = img == g.nb - 1 ? ho : g.pitch / qs;
+    dst += (long)img * g.pitch;
+    for (int r = 0; r < rows; ++r) {
         Dst *drow = dst + r * qs;
-        if (valid) {
+        if (valid && r < ho) {
             const Src *srow = src + r * wo;
             for (int c = 0; c < wo; ++c) {
 #pragma HLS PIPELINE II=1
@@ -114,31 +139,45 @@ void load_grad(const Src *src, bool valid, Dst *dst, int ho, int wo, int qs) {
     }
 }
 
-// Output gradient g [ho][wo] -> the zero-upsampled, padded plane [hp + 2][wp] of the transposed
-// convolution: element (r, c) holds g[(r-p)/S][(c-p)/S] where both are whole and in range, else 0.
-// Backward-data is then a stride-1 correlation of this plane with the flipped kernel.
-template <int S, int COPIES, class Src, class Dst>
-void load_upsampled(const Src *src, bool valid, Dst *dst, long stride, const Geometry &g) {
+// Stride-1 backward data: output gradient g [h][w] -> image slot img of the padded plane of geometry g
+// (k, stride 1): element (r, c) holds g[r - p][c - p] where in range, else 0; the last slot also
+// writes the two slack rows. Backward-data is then a correlation of this plane with the flipped kernel.
+template <int COPIES, class Src, class Dst>
+void load_padded(const Src *src, bool valid, Dst *dst, long stride, const Geometry &g, int img = 0) {
 #pragma HLS INLINE off
-    for (int r = 0; r < g.hp + 2; ++r) {
+    const int rows = g.hp + (img == g.nb - 1 ? 2 : 0);
+    dst += (long)img * g.pitch;
+    for (int r = 0; r < rows; ++r) {
         const int y = r - g.p;
-        const bool row_in = valid && y >= 0 && y % S == 0 && y / S < g.ho;
+        const bool row_in = valid && y >= 0 && y < g.h;
         Dst *drow = dst + r * g.wp;
-        for (int c = 0; c < g.wp; ++c)
+        for (int c = 0; c < g.p; ++c)
             for (int t = 0; t < COPIES; ++t) {
 #pragma HLS UNROLL
                 drow[t * stride + c] = 0;
             }
-        if (!row_in) continue;
-        const Src *srow = src + (y / S) * g.wo;
-        for (int c = 0; c < g.wo; ++c) {
+        if (row_in) {
+            const Src *srow = src + y * g.w;
+            for (int c = 0; c < g.w; ++c) {
 #pragma HLS PIPELINE II=1
-            const Dst v = srow[c];
+                const Dst v = srow[c];
+                for (int t = 0; t < COPIES; ++t) {
+#pragma HLS UNROLL
+                    drow[t * stride + g.p + c] = v;
+                }
+            }
+        } else {
+            for (int c = 0; c < g.w; ++c)
+                for (int t = 0; t < COPIES; ++t) {
+#pragma HLS UNROLL
+                    drow[t * stride + g.p + c] = 0;
+                }
+        }
+        for (int c = g.p + g.w; c < g.wp; ++c)
             for (int t = 0; t < COPIES; ++t) {
 #pragma HLS UNROLL
-                drow[t * stride + g.p + c * S] = v;
+                drow[t * stride + c] = 0;
             }
-        }
     }
 }
 

@@ -93,6 +93,7 @@ def psg_sign(g_msb: torch.Tensor, g_full: torch.Tensor, beta_q: int) -> tuple[to
     return torch.where(confident, torch.sign(g_msb), torch.sign(g_full)), confident
 
 
-def msb_float(q: torch.Tensor, from_bits: int, to_bits: int) -> torch.Tensor:
+def msb_float(q: torch.Tensor, from_bits: int, to_bits: int, inplace: bool = False) -> torch.Tensor:
     """Arithmetic shift right of integer values held in a float tensor: floor(q / 2**s), exact."""
-    return (q * (1.0 / (1 << (from_bits - to_bits)))).floor_()
+    s = 1.0 / (1 << (from_bits - to_bits))
+    return (q.mul_(s) if inplace else q * s).floor_()

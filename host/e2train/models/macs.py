@@ -4,8 +4,11 @@ Forward hooks on every registered layer see the tensors that actually ran, so sa
 and blocks dropped by stochastic depth cost nothing, and a mini-batch dropped by SMD is never seen. A
 training step's backward pass repeats each executed layer twice: ``backward_data`` (the input gradient,
 none for the layer that reads the image) and ``backward_weight`` (the weight gradient), each with as
-many MACs as its forward. Only convolutions, the classifier and the gates multiply-accumulate here; BN,
-ReLU, pooling and the additions of the gates' average pooling are not counted.
+many MACs as its forward. Each is counted only where autograd will run it: the weight gradient of a
+layer whose weights are frozen (fine-tuning the classifier only) and the input gradient of a layer
+with no trainable parameter upstream are never computed, so they cost nothing. Only convolutions, the
+classifier and the gates multiply-accumulate here; BN, ReLU, pooling and the additions of the gates'
+average pooling are not counted.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class MacCounter:
         self.model = model
         self.active = False
         self.step: dict[str, int] = defaultdict(int)  # forward MACs of the current step
+        self.step_wgrad: dict[str, int] = defaultdict(int)  # of those, the ones whose weight gradient runs
+        self.step_dgrad: dict[str, int] = defaultdict(int)  # ... and whose input gradient runs
         self.totals: dict[str, dict[str, int]] = {}
         self._hooks = []
         for name, m in model.layer_modules().items():
@@ -53,10 +58,18 @@ class MacCounter:
             if spec.kind == "linear":
                 self._hooks.append(getattr(model, name).register_forward_hook(self._hook(spec)))
 
+    def _count(self, spec: LayerSpec, module, inp, macs: int) -> None:
+        self.step[spec.name] += macs
+        if any(p.requires_grad for p in module.parameters()):
+            self.step_wgrad[spec.name] += macs
+        # autograd computes an input gradient only if something upstream trains
+        if not spec.first and inp and getattr(inp[0], "requires_grad", False):
+            self.step_dgrad[spec.name] += macs
+
     def _hook(self, spec: LayerSpec):
         def hook(module, inp, out):
             if self.active:
-                self.step[spec.name] += layer_macs(spec, inp, out)
+                self._count(spec, module, inp, layer_macs(spec, inp, out))
         return hook
 
     def _rnn_hook(self, spec: LayerSpec, rnn):
@@ -65,13 +78,14 @@ class MacCounter:
                 return
             x = inp[0]
             if isinstance(module, nn.LSTMCell):
-                self.step[spec.name] += x.shape[0] * 4 * module.hidden_size * (module.input_size + module.hidden_size)
+                macs = x.shape[0] * 4 * module.hidden_size * (module.input_size + module.hidden_size)
             else:
-                self.step[spec.name] += out.numel() * module.in_features
+                macs = out.numel() * module.in_features
+            self._count(spec, module, inp, macs)
         return hook
 
     def begin_step(self) -> None:
-        self.step = defaultdict(int)
+        self.step, self.step_wgrad, self.step_dgrad = defaultdict(int), defaultdict(int), defaultdict(int)
         self.active = True
 
     def end_step(self, backward: bool = True) -> dict[str, int]:
@@ -81,9 +95,8 @@ class MacCounter:
             row = self.totals.setdefault(name, dict.fromkeys(PHASES, 0))
             row["forward"] += fwd
             if backward:
-                row["backward_weight"] += fwd
-                if not self.model.specs[name].first:
-                    row["backward_data"] += fwd
+                row["backward_weight"] += self.step_wgrad[name]
+                row["backward_data"] += self.step_dgrad[name]
         return dict(self.step)
 
     def phase_totals(self) -> dict[str, int]:

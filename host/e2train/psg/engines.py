@@ -23,6 +23,9 @@ from .quant import scale_pow2
 # phase 2 runs on a channel block only while the block is at most this share of all weights; beyond,
 # one combined backward call (g_x and G_full together) is cheaper than two.
 _RESTRICT_MAX = 0.6
+# phase 1 leaves out the samples whose x_msb is all zero when at most this share of the batch remains
+# (above it copying the rest costs about what the smaller convolution saves)
+_KEEP_MAX = 0.9
 
 def _no_tf32(t: torch.Tensor):
     """TF32 (cuDNN's default on Ampere and later) keeps 10 mantissa bits: int16 gradients would round."""
@@ -76,9 +79,10 @@ class TorchEngine:
 
         Mode ``full``: g_x and G_full from one backward call. Mode ``psg`` runs the contract's two
         phases: G_msb for every weight first; then G_full only where the prediction is not confident.
-        With ``restrict`` (the default off CUDA) phase 2 is cut down to the block of output x input
-        channels that holds every unconfident weight, and skipped when there is none; that costs one
-        host synchronisation per layer, which is why CUDA computes G_full whole.
+        With ``restrict`` (the default off CUDA) phase 1 leaves out the samples whose x_msb is all
+        zero, and phase 2 is cut down to the block of output x input channels that holds every
+        unconfident weight, and skipped when there is none; both cost a host synchronisation per
+        layer, which is why CUDA computes G_msb and G_full whole.
         """
         with _no_tf32(xq):
             return self._backward(gq, xq, wq, stride, need_data, mode, beta_q, e_data)
@@ -90,29 +94,55 @@ class TorchEngine:
         if mode == "full":
             gx, g_full = tk.conv_backward(g, x, w, stride, k, xq.shape, need_data=need_data, need_weight=True)
             return self._out(gx, xq), WeightGrad(g_full.to(xq.dtype), 0)
-        x_msb = self._msb(x, fixed.X_BITS, fixed.X_MSB_BITS)
-        g_msb_in = self._msb(g, fixed.G_BITS, fixed.G_MSB_BITS)
-        _, g_msb = tk.conv_backward(g_msb_in, x_msb, None, stride, k, xq.shape, need_data=False, need_weight=True)
-        del x_msb, g_msb_in
+        g_msb = self._phase1(g, x, stride, k, wq.shape)
         confident, _ = tk.psg_confident(g_msb, beta_q)
         gx, g_full = self._phase2(g, x, w, stride, k, xq.shape, need_data, ~confident)
         sign = torch.where(confident, torch.sign(g_msb), torch.sign(g_full) if g_full is not None else 0.0)
         return self._out(gx, xq), WeightGrad(sign.to(xq.dtype), confident.sum())
 
-    def _msb(self, q, from_bits, to_bits):
+    def _phase1(self, g, x, stride, k, w_shape):
+        """G_msb, the weight gradient of the MSB operands. A sample whose x_msb is all zero adds
+        nothing to it, so (off CUDA, where the count costs no synchronisation) such samples are left
+        out: exact, and most of the batch in the later stages, where few activations reach 1/8 of
+        the tensor's max."""
+        n = x.shape[0]
+        keep = None
+        if self._restricting(x) and n:
+            # x_msb is monotone in x: a sample is all zero iff the MSBs of its min and max are
+            flat = x.flatten(1)
+            lo = self._msb(flat.amin(1), fixed.X_BITS, fixed.X_MSB_BITS)
+            hi = self._msb(flat.amax(1), fixed.X_BITS, fixed.X_MSB_BITS)
+            keep = ((lo != 0) | (hi != 0)).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                return x.new_zeros(w_shape)
+            if keep.numel() > _KEEP_MAX * n:
+                keep = None
+        if keep is None:
+            x_msb = self._msb(x, fixed.X_BITS, fixed.X_MSB_BITS)
+            g_msb_in = self._msb(g, fixed.G_BITS, fixed.G_MSB_BITS)
+        else:  # the copies are fresh: shift them in place
+            x_msb = self._msb(x.index_select(0, keep), fixed.X_BITS, fixed.X_MSB_BITS, inplace=True)
+            g_msb_in = self._msb(g.index_select(0, keep), fixed.G_BITS, fixed.G_MSB_BITS, inplace=True)
+        return tk.conv_backward(g_msb_in, x_msb, None, stride, k, x_msb.shape, need_data=False, need_weight=True)[1]
+
+    def _msb(self, q, from_bits, to_bits, inplace=False):
         if self.msb == "floor":  # the contract: arithmetic shift
-            return tk.msb_float(q, from_bits, to_bits)
+            return tk.msb_float(q, from_bits, to_bits, inplace)
         # experimental, not the contract: round to nearest, saturated to the MSB width
         half = float(1 << (from_bits - to_bits - 1))
-        return tk.msb_float(q + half, from_bits, to_bits).clamp_(fixed.qmin(to_bits), fixed.qmax(to_bits))
+        q = q.add_(half) if inplace else q + half
+        return tk.msb_float(q, from_bits, to_bits, True).clamp_(fixed.qmin(to_bits), fixed.qmax(to_bits))
+
+    def _restricting(self, t) -> bool:
+        return self.restrict if self.restrict is not None else t.device.type != "cuda"
 
     def _phase2(self, g, x, w, stride, k, in_shape, need_data, unsure):
         """g_x, and G_full wherever ``unsure`` needs it (zeros elsewhere; None when nowhere)."""
-        restrict = self.restrict if self.restrict is not None else g.device.type != "cuda"
-        if not restrict:
+        if not self._restricting(g):
             return tk.conv_backward(g, x, w, stride, k, in_shape, need_data=need_data, need_weight=True)
-        rows = unsure.flatten(1).any(1).nonzero().squeeze(1)  # output channels with an unsure weight
-        cols = unsure.transpose(0, 1).flatten(1).any(1).nonzero().squeeze(1)  # input channels
+        pairs = unsure.flatten(2).any(2)  # [out, in]: the kernels holding an unsure weight
+        rows = pairs.any(1).nonzero().squeeze(1)  # output channels with an unsure weight
+        cols = pairs.any(0).nonzero().squeeze(1)  # input channels
         o, c = unsure.shape[:2]
         if rows.numel() * cols.numel() > _RESTRICT_MAX * o * c:
             return tk.conv_backward(g, x, w, stride, k, in_shape, need_data=need_data, need_weight=True)

@@ -65,6 +65,8 @@ DEFAULTS: dict[str, dict] = {
         "batch_size": 128,
         "lr_steps": [0.5, 0.75],  # fractions of the schedule where lr is divided
         "lr_decay": 0.1,
+        "lr_schedule": "step",  # step (lr_steps / lr_decay) | cosine (to zero at the end)
+        "warmup": 0.0,  # fraction of the schedule with a linear lr ramp before it
         "divergence_loss": 1e4,  # a training loss above this (or NaN) stops the run
     },
 }
@@ -173,6 +175,10 @@ def validate(cfg: dict) -> None:
         raise ConfigError("schedule.iterations and schedule.batch_size must be positive")
     if not all(isinstance(f, (int, float)) and 0 < f < 1 for f in s["lr_steps"]):
         raise ConfigError(f"schedule.lr_steps must be fractions in (0, 1), got {s['lr_steps']!r}")
+    if s["lr_schedule"] not in ("step", "cosine"):
+        raise ConfigError(f"schedule.lr_schedule must be step or cosine, got {s['lr_schedule']!r}")
+    if not 0 <= s["warmup"] < 1:
+        raise ConfigError(f"schedule.warmup must be a fraction in [0, 1), got {s['warmup']}")
     if not 0 <= smd["p"] < 1:
         raise ConfigError(f"smd.p must be in [0, 1), got {smd['p']}")
     energy_ratio(cfg)

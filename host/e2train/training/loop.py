@@ -23,7 +23,7 @@ from ..data.batches import BatchSchedule, mix_seed
 from ..models.macs import PHASES, MacCounter, full_macs_per_sample, training_macs
 from ..power.training import LoopWindows
 from .checkpoint import CheckpointError, load_checkpoint, save_atomic
-from .config import scheduled_iterations
+from .config import scheduled_iterations, with_defaults
 from .evaluate import evaluate
 from .optim import lr_factor, make_optimizer
 from .setup import build_from_config, load_data, pick_device
@@ -103,9 +103,10 @@ class Trainer:
         if not os.path.exists(self.checkpoint_path):
             return False
         ck = load_checkpoint(self.checkpoint_path)
+        # an older checkpoint lacks keys added since: compare them at the defaults it trained with
         diffs = [
             f"{sec}.{k}: checkpoint {v!r}, now {self.cfg[sec].get(k)!r}"
-            for sec, table in ck["config"].items()
+            for sec, table in with_defaults(ck["config"]).items()
             for k, v in table.items()
             if (sec, k) not in RESUME_FREE and self.cfg.get(sec, {}).get(k) != v
         ]
@@ -155,7 +156,7 @@ class Trainer:
     # ---- one iteration ------------------------------------------------------------------------
     def set_lr(self, i: int) -> float:
         s = self.cfg["schedule"]
-        f = lr_factor(i, self.total, s["lr_steps"], s["lr_decay"])
+        f = lr_factor(i, self.total, s["lr_steps"], s["lr_decay"], s["lr_schedule"], s["warmup"])
         for g in self.optimizer.param_groups:
             g["lr"] = g["initial_lr"] * f
         return self.optimizer.param_groups[0]["lr"]
