@@ -65,8 +65,9 @@ class PsgEngineTB:
         for port in (self.xs, self.gs, self.out):
             if p > 0:
                 port.set_pause_generator(stall_gen(self.rng, p))
-            else:
+            else:  # clearing the generator leaves the port at its last draw, which may be a pause
                 port.clear_pause_generator()
+                port.pause = False
 
     async def reset(self, cycles: int = 5) -> None:
         """Assert ap_rst_n low; the stream models drop what they still hold, as a DMA reset would."""

@@ -29,7 +29,7 @@ module psg_wgrad_engine #(
     parameter integer KMAX = 288,   // largest K = C_t*k*k of a tile
     parameter integer XPB  = 8,     // x elements (int8) per beat of s_axis_x
     parameter integer GPB  = 4,     // g elements (int16) per beat of s_axis_g
-    parameter integer KDIAG = 64    // largest K of the diagonal mapping (1..255; clipped to KMAX)
+    parameter integer KDIAG = 32    // largest K of the diagonal mapping (1..255; clipped to KMAX)
 ) (
     input  wire                 ap_clk,
     input  wire                 ap_rst_n,
