@@ -55,14 +55,21 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     params = dict(cocotb_run.ENGINE_DEFAULTS)
     for item in args.param:
-        k, _, v = item.partition("=")
+        k, sep, v = item.partition("=")
+        if not sep or k not in params or not v.lstrip("-").isdigit():
+            ap.error(f"--param expects NAME=INTEGER with NAME in {sorted(params)}, got {item!r}")
         params[k] = int(v)
     layers = resnet20_layers(args.batch, args.beta_q)
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "report.json")
-        res = cocotb_run.run(top="psg_wgrad_engine", sources=cocotb_run.ENGINE_SOURCES, test_module="tb_psg_engine",
-                             sim="verilator", parameters=params, testcase="bench_layers",
-                             extra_env={"PSG_BENCH_LAYERS": json.dumps(layers), "PSG_REPORT": report})
+        try:
+            res = cocotb_run.run(top="psg_wgrad_engine", sources=cocotb_run.ENGINE_SOURCES,
+                                 test_module="tb_psg_engine", sim="verilator", parameters=params,
+                                 testcase="bench_layers",
+                                 extra_env={"PSG_BENCH_LAYERS": json.dumps(layers), "PSG_REPORT": report})
+        except (cocotb_run.SimulatorMissing, RuntimeError) as e:
+            print(f"rtl_throughput: {e}", file=sys.stderr)
+            return 2
         if res["failures"] or not os.path.exists(report):
             print(f"benchmark simulation failed: {res}", file=sys.stderr)
             return 1

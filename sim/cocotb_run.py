@@ -25,7 +25,7 @@ ENGINE_SOURCES = ["psg_wgrad_engine.v", "psg_pe.v", "psg_mul_split.v", "psg_stre
 MUL_SOURCES = ["psg_mul_split.v"]
 
 # default parameters of the engine (hw/rtl/psg_wgrad_engine.v)
-ENGINE_DEFAULTS = {"P": 16, "OMAX": 32, "KMAX": 288, "XPB": 8, "GPB": 4}
+ENGINE_DEFAULTS = {"P": 16, "OMAX": 32, "KMAX": 288, "XPB": 8, "GPB": 4, "KDIAG": 32}
 
 
 class SimulatorMissing(RuntimeError):

@@ -27,7 +27,13 @@ MAX_ABS_MSB, PREDICTED, STATUS = 0x40, 0x48, 0x50
 CYCLES, MSB_MACS, CORR_MACS = 0x58, 0x60, 0x68
 UNCONFIDENT, PHASE2_LEN, CONFIG0, CONFIG1 = 0x70, 0x74, 0x78, 0x7C
 
-ST_PASS2_WAIT, ST_ARG_ERR, ST_FRAME_ERR, ST_SKIP2 = 1, 2, 4, 8
+ST_PASS2_WAIT, ST_ARG_ERR, ST_FRAME_ERR, ST_SKIP2, ST_DIAG = 1, 2, 4, 8, 16
+
+
+def uses_diagonal(cfg: dict, n_out: int, k_len: int) -> bool:
+    """The engine's mapping choice (hw/README.md): diagonal when K <= KD and it takes fewer cycles."""
+    p = cfg["P"]
+    return k_len <= cfg["KD"] and -(-n_out // p) * k_len < n_out * -(-k_len // p)
 
 
 def stall_gen(rng: random.Random, p: float):
@@ -59,8 +65,9 @@ class PsgEngineTB:
         for port in (self.xs, self.gs, self.out):
             if p > 0:
                 port.set_pause_generator(stall_gen(self.rng, p))
-            else:
+            else:  # clearing the generator leaves the port at its last draw, which may be a pause
                 port.clear_pause_generator()
+                port.pause = False
 
     async def reset(self, cycles: int = 5) -> None:
         """Assert ap_rst_n low; the stream models drop what they still hold, as a DMA reset would."""
@@ -84,7 +91,8 @@ class PsgEngineTB:
 
     async def config(self) -> dict:
         c0, c1 = await self.read(CONFIG0), await self.read(CONFIG1)
-        return {"P": c0 & 0xFF, "OMAX": (c0 >> 8) & 0xFF, "KMAX": c0 >> 16, "XPB": c1 & 0xFF, "GPB": (c1 >> 8) & 0xFF}
+        return {"P": c0 & 0xFF, "OMAX": (c0 >> 8) & 0xFF, "KMAX": c0 >> 16, "XPB": c1 & 0xFF, "GPB": (c1 >> 8) & 0xFF,
+                "KD": (c1 >> 16) & 0xFF, "version": c1 >> 24}
 
     async def ctrl(self) -> int:
         v = await self.read(CTRL)
@@ -148,6 +156,8 @@ class PsgEngineTB:
             "unconfident": await self.read(UNCONFIDENT),
             "phase2_len": await self.read(PHASE2_LEN),
         }
+        r["diagonal"] = bool(r["status"] & ST_DIAG)
+        assert r["diagonal"] == uses_diagonal(cfg, tile.n_out, tile.k_len), (r["status"], tile.n_out, tile.k_len)
         return r
 
 
@@ -224,7 +234,8 @@ async def test_psg_layers(dut):
         (tile,), _ = layer_tiles(x, g, spec["k"], spec["s"], spec["beta_q"], cfg["OMAX"], 10**6)
         r = await tb.run_tile(tile, cfg)
         check_tile(tile, r)
-        report.append({**spec, "cycles": r["cycles"], "predicted": r["predicted"], "weights": tile.n_out * tile.k_len})
+        report.append({**spec, "cycles": r["cycles"], "predicted": r["predicted"], "weights": tile.n_out * tile.k_len,
+                       "diagonal": r["diagonal"]})
     write_report("psg_layers", report)
 
 
@@ -247,6 +258,23 @@ async def test_all_confident_skips_pass2(dut):
 
 
 @cocotb.test()
+async def test_zero_msb_is_never_predicted(dut):
+    """beta_q = 0: weights whose G_msb is 0 (x < 16 on channel 0) still take sgn(G_full)."""
+    tb, cfg = await setup(dut)
+    rng = np.random.default_rng(env_int("PSG_SEED", 1) + 9)
+    c = min(cfg["KMAX"], 3)
+    x = rng.integers(16, 127, size=(1, c, 4, 4)).astype(np.int8)
+    x[:, 0] = rng.integers(1, 16, size=(4, 4))  # x_msb = 0 on channel 0: G_msb = 0 there
+    g = rng.integers(-30000, 30000, size=(1, cfg["OMAX"], 4, 4)).astype(np.int16)
+    (tile,), _ = layer_tiles(x, g, 1, 1, 0, cfg["OMAX"], 10**6)
+    zero = tile.g_msb == 0
+    assert zero.any() and np.count_nonzero(tile.g_full[zero]) > 0
+    assert tile.predicted == np.count_nonzero(~zero)
+    r = await tb.run_tile(tile, cfg)
+    check_tile(tile, r)
+
+
+@cocotb.test()
 async def test_full_mode(dut):
     """Mode full: G_full as int64, bit-exact, every MAC both MSB and correction."""
     tb, cfg = await setup(dut)
@@ -256,6 +284,63 @@ async def test_full_mode(dut):
     (tile,), _ = layer_tiles(x, g, 3, 1, 3277, cfg["OMAX"], 10**6, mode="full")
     r = await tb.run_tile(tile, cfg)
     check_tile(tile, r)
+
+
+def diagonal_shape(cfg: dict) -> tuple[int, int, int] | None:
+    """(C, k, O) of a layer that fits one tile and takes the diagonal mapping, K a multiple of no P."""
+    for k in (3, 1):
+        for c in range(min(cfg["KD"], cfg["KMAX"]) // (k * k), 0, -1):
+            for o in (cfg["OMAX"], cfg["OMAX"] - 1, cfg["P"] + 1, cfg["P"]):
+                if 0 < o <= cfg["OMAX"] and uses_diagonal(cfg, o, c * k * k) and (c * k * k) % cfg["P"]:
+                    return c, k, o
+    return None
+
+
+@cocotb.test()
+async def test_diagonal_mapping(dut):
+    """A tile whose K is not a multiple of P (the ResNet stem's case) on the diagonal mapping:
+    psg with pass 2, probe and full exact, full in fewer cycles than the rows would take; a tile
+    with K above KD takes the row mapping."""
+    tb, cfg = await setup(dut)
+    shape = diagonal_shape(cfg)
+    if shape is None:
+        cocotb.log.info("no tile of this configuration takes the diagonal mapping")
+        return
+    c, k, o = shape
+    rng = np.random.default_rng(env_int("PSG_SEED", 1) + 11)
+    x, g = random_layer(rng, 1, c, 6, 5, o, k, 1)
+    (tile,), _ = layer_tiles(x, g, k, 1, 9000, cfg["OMAX"], 10**6)
+    assert tile.predicted < tile.n_out * tile.k_len  # pass 2 runs: the lists are walked
+    for mode in ("psg", "probe"):
+        r = await tb.run_tile(tile, cfg, mode=mode)
+        check_tile(tile, r)
+        assert r["diagonal"]
+    # mode full on a longer reduction, without stalls: a step takes ceil(O/P)*K cycles (or the
+    # stream's beats per step, if more), fewer than the O*ceil(K/P) of the row mapping
+    p, kk = cfg["P"], c * k * k
+    diag_step = max(-(-o // p) * kk, -(-kk // cfg["XPB"]), -(-o // cfg["GPB"]))
+    row_step = o * -(-kk // p)
+    overhead = o * kk + diag_step + 40  # first step's load, drain, one output beat per weight
+    side = 4
+    while side * side * (row_step - diag_step) <= overhead and side < 24:
+        side += 2
+    x, g = random_layer(rng, 1, c, side, side, o, k, 1, relu=False)
+    (full,), _ = layer_tiles(x, g, k, 1, 9000, cfg["OMAX"], 10**6, mode="full")
+    tb.set_stall(0.0)
+    r = await tb.run_tile(full, cfg)
+    check_tile(full, r)
+    assert r["diagonal"]
+    assert full.steps * diag_step <= r["cycles"] <= full.steps * diag_step + overhead, (r["cycles"], full.steps, diag_step)
+    if full.steps * (row_step - diag_step) > overhead:
+        assert r["cycles"] < full.steps * row_step
+    if cfg["KD"] < cfg["KMAX"]:  # K above KD: the row mapping, same answers
+        c2 = cfg["KD"] // (k * k) + 1
+        x, g = random_layer(rng, 1, c2, 4, 4, o, k, 1)
+        (tile,), _ = layer_tiles(x, g, k, 1, 9000, cfg["OMAX"], 10**6)
+        if tile.k_len <= cfg["KMAX"]:
+            r = await tb.run_tile(tile, cfg)
+            check_tile(tile, r)
+            assert not r["diagonal"]
 
 
 @cocotb.test()

@@ -2,10 +2,10 @@
 
 Each entry point builds the RTL with one parameter set and runs every test of sim/tb_psg_engine.py:
 whole layers in mode psg with random stalls on both input streams and backpressure on the output,
-pass 2 skipped when every weight is confident, mode full, a layer split into tiles (probe, then
-psg with the layer's max), a reset in the middle of each pass, refused arguments, a TLAST framing
-error and the interrupt registers. Signs, G_full, the predicted count and the MAC counters are
-compared exactly.
+both mappings of the weights onto the PEs (row and diagonal), pass 2 skipped when every weight is
+confident, mode full, a layer split into tiles (probe, then psg with the layer's max), a reset in
+the middle of each pass, refused arguments, a TLAST framing error and the interrupt registers.
+Signs, G_full, the predicted count and the MAC counters are compared exactly.
 """
 
 import pytest
@@ -17,7 +17,7 @@ SMALL = {"P": 4, "OMAX": 8, "KMAX": 36, "XPB": 8, "GPB": 4}
 # parameter sweep: PE count, tile sizes and stream widths (beats narrower and wider than a block)
 SWEEP = [
     {"P": 2, "OMAX": 3, "KMAX": 9, "XPB": 1, "GPB": 1},
-    {"P": 8, "OMAX": 16, "KMAX": 27, "XPB": 4, "GPB": 2},
+    {"P": 8, "OMAX": 16, "KMAX": 27, "XPB": 4, "GPB": 2, "KDIAG": 18},  # K 19..27 takes the row mapping
 ]
 SWEEP_SLOW = [
     {"P": 16, "OMAX": 5, "KMAX": 144, "XPB": 8, "GPB": 4},

@@ -13,6 +13,8 @@ CONFIGS = [
     {"P": 2, "OMAX": 3, "KMAX": 9, "XPB": 1, "GPB": 1},
     {"P": 8, "OMAX": 16, "KMAX": 27, "XPB": 4, "GPB": 2},
     {"P": 64, "OMAX": 64, "KMAX": 576, "XPB": 16, "GPB": 8},
+    {"P": 8, "OMAX": 16, "KMAX": 27, "XPB": 4, "GPB": 2, "KDIAG": 18},
+    {"KDIAG": 1},
 ]
 SOURCES = [str(cocotb_run.RTL_DIR / s) for s in cocotb_run.ENGINE_SOURCES]
 

@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                    help="override a parameter of the engine (P, OMAX, KMAX, XPB, GPB)")
+                    help="override a parameter of the engine (P, OMAX, KMAX, XPB, GPB, KDIAG)")
     args = ap.parse_args(argv)
     try:
         rep = report(parse_params(args.param))

@@ -4,8 +4,11 @@
 //   G[o][kk] = sum over T reduction steps of g[t][o] * x[t][kk]
 // (the host im2cols x: step t is one output pixel (n, h', w'), x[t] its K patch values, g[t] its
 // O gradients). Two AXI4-Stream inputs carry x (int8) and g (int16) step by step; one output
-// stream carries the result. The weight tile is O rows of KB = ceil(K/P) blocks of P weights;
-// PE p owns lane p of every block.
+// stream carries the result. The weights are spread over the P PEs by the row mapping (O rows of
+// KB = ceil(K/P) blocks of P weights; PE p owns lane p of every block: O*KB cycles per step) or,
+// for K <= KD when it takes fewer cycles, by the diagonal mapping (PE p owns the weights with
+// (o + k) mod P == p: ceil(O/P)*K cycles per step, no lane lost when K is not a multiple of P);
+// see psg_pe.v. The engine picks the mapping at ap_start; STATUS shows it.
 //
 // mode 0 (psg):   pass 1 accumulates G_msb for every weight (MSB partial product only); a scan
 //                 finds max|G_msb| (or the host's MAX_IN if larger), a second scan applies the
@@ -25,7 +28,8 @@ module psg_wgrad_engine #(
     parameter integer OMAX = 32,    // largest O of a tile
     parameter integer KMAX = 288,   // largest K = C_t*k*k of a tile
     parameter integer XPB  = 8,     // x elements (int8) per beat of s_axis_x
-    parameter integer GPB  = 4      // g elements (int16) per beat of s_axis_g
+    parameter integer GPB  = 4,     // g elements (int16) per beat of s_axis_g
+    parameter integer KDIAG = 32    // largest K of the diagonal mapping (1..255; clipped to KMAX)
 ) (
     input  wire                 ap_clk,
     input  wire                 ap_rst_n,
@@ -85,6 +89,11 @@ module psg_wgrad_engine #(
     localparam integer GELEMS = ((OMAX + GPB - 1) / GPB) * GPB;
     localparam integer XPBB   = clog2(XPB);
     localparam integer GPBB   = clog2(GPB);
+    localparam integer KD     = (KDIAG < KMAX) ? KDIAG : KMAX;
+    localparam integer KDB    = (clog2(KD) < 1) ? 1 : clog2(KD);
+    localparam integer CB     = (KDB > KBB) ? KDB : KBB;           // width of the walk's inner counter
+    localparam integer OBLW   = clog2((OMAX + P - 1) / P + 1);      // bits of ceil(O/P)
+    localparam integer KBDW   = clog2((KD + P - 1) / P + 1);        // bits of ceil(K/P) for K <= KD
 
     localparam [1:0] MODE_FULL = 2'd1, MODE_PROBE = 2'd2;   // 0 is psg
     localparam [1:0] KIND_MSB = 2'd0, KIND_CORR = 2'd1, KIND_FULL = 2'd2;
@@ -109,7 +118,7 @@ module psg_wgrad_engine #(
     reg [31:0] predicted;
     reg [15:0] unconf, list_len;
     reg [63:0] cnt_cycles, cnt_msb, cnt_corr;
-    reg        st_arg_err, st_frame_err, st_skip2;
+    reg        st_arg_err, st_frame_err, st_skip2, st_diag;
 
     reg [3:0]  state;
     reg        phase2;
@@ -201,7 +210,7 @@ module psg_wgrad_engine #(
                     5'h0E: s_axi_control_rdata <= r_maxin;
                     5'h10: s_axi_control_rdata <= gmax;
                     5'h12: s_axi_control_rdata <= predicted;
-                    5'h14: s_axi_control_rdata <= {st_state, 20'd0, st_skip2, st_frame_err, st_arg_err,
+                    5'h14: s_axi_control_rdata <= {st_state, 19'd0, st_diag, st_skip2, st_frame_err, st_arg_err,
                                                    (state == S_PASS) && phase2};
                     5'h16: s_axi_control_rdata <= cnt_cycles[31:0];
                     5'h17: s_axi_control_rdata <= cnt_cycles[63:32];
@@ -212,7 +221,7 @@ module psg_wgrad_engine #(
                     5'h1C: s_axi_control_rdata <= {16'd0, unconf};
                     5'h1D: s_axi_control_rdata <= {16'd0, list_len};
                     5'h1E: s_axi_control_rdata <= {KMAX[15:0], OMAX[7:0], P[7:0]};
-                    5'h1F: s_axi_control_rdata <= {8'd1, 8'd0, GPB[7:0], XPB[7:0]};
+                    5'h1F: s_axi_control_rdata <= {8'd2, KD[7:0], GPB[7:0], XPB[7:0]};
                     default: s_axi_control_rdata <= 32'd0;
                 endcase
             end
@@ -224,10 +233,28 @@ module psg_wgrad_engine #(
     // ------------------------------------------------------------------------------------------
     reg [1:0]  j_mode;
     reg [15:0] j_o, j_k, j_kb, j_xbeats, j_gbeats;
+    reg [15:0] j_rows, j_cols;      // the pass and scan walk: O x KB (row mapping), ceil(O/P) x K (diagonal)
+    reg        j_diag;
     reg [31:0] j_t, j_maxin;
     reg [16:0] j_beta;
     wire args_ok = r_mode <= MODE_PROBE && r_o != 16'd0 && r_o <= OMAX[15:0] && r_k != 16'd0
                    && r_k <= KMAX[15:0] && r_t != 32'd0 && r_beta <= 17'h10000;
+
+    // mapping choice: cycles per step ceil(O/P)*K (diagonal) against O*ceil(K/P) (row); the
+    // products are shift-adds over the few bits the quotients can have when K <= KD
+    wire [15:0] r_oblk = (r_o + P[15:0] - 16'd1) >> PB;
+    wire [15:0] r_kb   = (r_k + P[15:0] - 16'd1) >> PB;
+    reg  [15:0] cost_diag, cost_row;
+    integer mi;
+    always @(*) begin
+        cost_diag = 16'd0;
+        cost_row = 16'd0;
+        for (mi = 0; mi < OBLW; mi = mi + 1)
+            if (r_oblk[mi]) cost_diag = cost_diag + (r_k << mi);
+        for (mi = 0; mi < KBDW; mi = mi + 1)
+            if (r_kb[mi]) cost_row = cost_row + (r_o << mi);
+    end
+    wire use_diag = r_k <= KD[15:0] && cost_diag < cost_row;
 
     // ------------------------------------------------------------------------------------------
     // Input streams
@@ -254,7 +281,7 @@ module psg_wgrad_engine #(
     reg          cur_v;              // cur holds a step that is being issued
     reg [31:0]   steps_done;
     reg [OB-1:0] o_c;
-    reg [KBB-1:0] kb_c;
+    reg [CB-1:0] kb_c;
     reg [15:0]   idx_c;
     reg [2:0]    drain;
     reg          scan_dec;
@@ -263,8 +290,11 @@ module psg_wgrad_engine #(
     reg [48:0]   thr;
 
     wire both_full = x_full && g_full;
-    wire last_o  = {{(16-OB){1'b0}}, o_c} == j_o - 16'd1;
-    wire last_kb = {{(16-KBB){1'b0}}, kb_c} == j_kb - 16'd1;
+    // the output stage walks the rows of the result (O x KB); passes and scans walk the mapping
+    wire [15:0] lim_a = (state == S_OUT) ? j_o : j_rows;
+    wire [15:0] lim_b = (state == S_OUT) ? j_kb : j_cols;
+    wire last_o  = {{(16-OB){1'b0}}, o_c} == lim_a - 16'd1;
+    wire last_kb = {{(16-CB){1'b0}}, kb_c} == lim_b - 16'd1;
     wire step_end = phase2 ? (idx_c == list_len - 16'd1) : (last_o && last_kb);
     wire last_step = steps_done == j_t - 32'd1;
     wire in_pass = state == S_PASS;
@@ -294,7 +324,12 @@ module psg_wgrad_engine #(
     reg [63:0]     pk_data;
     reg [7:0]      pk_keep;
     reg [3:0]      pk_pos;
-    wire [15:0] kb_lanes_left = j_k - {{(16-KBB-PB){1'b0}}, kb_c, {PB{1'b0}}};
+    wire [31:0] kb_first = {{(32-CB){1'b0}}, kb_c} << PB;
+    wire [15:0] kb_lanes_left = j_k - kb_first[15:0];
+    // diagonal mapping: input i of output row o is in PE (o + i) mod P
+    wire [31:0] o_c32 = {{(32-OB){1'b0}}, o_c};
+    wire [PB-1:0] fetch_rot = j_diag ? o_c32[PB-1:0] : {PB{1'b0}};
+    reg  [PB-1:0] m1_rot, m2_rot, nx_rot, row_rot;
     wire [PB:0] fetch_n = (kb_lanes_left > P[15:0]) ? P[PB:0] : kb_lanes_left[PB:0];
     wire        rd_v = state == S_OUT && f_more && !nx_v && !rdv1 && !rdv2;
     wire        slot_free = !m_axis_out_tvalid || m_axis_out_tready;
@@ -307,7 +342,8 @@ module psg_wgrad_engine #(
             assign row_sign[8*sl +: 8] = (v == 48'd0) ? 8'h00 : (v[47] ? 8'hFF : 8'h01);
         end
     endgenerate
-    wire [47:0] lane_val = row[48*lane[PB-1:0] +: 48];
+    wire [PB-1:0] lane_pe = lane[PB-1:0] + row_rot;
+    wire [47:0] lane_val = row[48*lane_pe +: 48];
     wire [PB:0] lanes_left = row_n - lane;
     wire [3:0]  room = 4'd8 - pk_pos;
     wire [7:0]  left8 = {{(7-PB){1'b0}}, lanes_left};
@@ -320,14 +356,17 @@ module psg_wgrad_engine #(
     reg  [7:0]  nb_keep;
     integer ob;
     reg [7:0] src;
+    reg [PB-1:0] src_pe;
     always @(*) begin   // bytes pk_pos .. pk_pos+take_n-1 of the beat take signs lane, lane+1, ...
         nb_data = 64'd0;
         nb_keep = 8'd0;
         src = 8'd0;
+        src_pe = {PB{1'b0}};
         for (ob = 0; ob < 8; ob = ob + 1) begin
             src = {{(7-PB){1'b0}}, lane} + ob[7:0] - {4'd0, pk_pos};
             if (ob[3:0] >= pk_pos && ob[3:0] < pos_next) begin
-                nb_data[8*ob +: 8] = row_sign[8*src[PB-1:0] +: 8];
+                src_pe = src[PB-1:0] + row_rot;
+                nb_data[8*ob +: 8] = row_sign[8*src_pe +: 8];
                 nb_keep[ob] = 1'b1;
             end
         end
@@ -380,6 +419,7 @@ module psg_wgrad_engine #(
             st_arg_err <= 1'b0;
             st_frame_err <= 1'b0;
             st_skip2 <= 1'b0;
+            st_diag <= 1'b0;
             pk_data <= 64'd0;
             pk_keep <= 8'd0;
             pk_pos <= 4'd0;
@@ -404,6 +444,7 @@ module psg_wgrad_engine #(
                 list_len <= 16'd0;
                 st_frame_err <= 1'b0;
                 st_skip2 <= 1'b0;
+                st_diag <= args_ok && use_diag;
                 st_arg_err <= !args_ok;
                 j_mode <= r_mode;
                 j_o <= r_o;
@@ -417,14 +458,17 @@ module psg_wgrad_engine #(
                 nx_v <= 1'b0;
                 row_v <= 1'b0;
                 f_more <= 1'b0;
-                j_kb <= (r_k + P[15:0] - 16'd1) >> PB;
+                j_kb <= r_kb;
+                j_diag <= use_diag;
+                j_rows <= use_diag ? r_oblk : r_o;
+                j_cols <= use_diag ? r_k : r_kb;
                 j_xbeats <= (r_k + XPB[15:0] - 16'd1) >> XPBB;
                 j_gbeats <= (r_o + GPB[15:0] - 16'd1) >> GPBB;
                 phase2 <= 1'b0;
                 cur_v <= 1'b0;
                 steps_done <= 32'd0;
                 o_c <= {OB{1'b0}};
-                kb_c <= {KBB{1'b0}};
+                kb_c <= {CB{1'b0}};
                 idx_c <= 16'd0;
                 pass_start <= 1'b1;
                 state <= args_ok ? S_PASS : S_DONE;
@@ -434,14 +478,14 @@ module psg_wgrad_engine #(
                 if (cur_v) begin
                     if (step_end) begin
                         o_c <= {OB{1'b0}};
-                        kb_c <= {KBB{1'b0}};
+                        kb_c <= {CB{1'b0}};
                         idx_c <= 16'd0;
                         steps_done <= steps_done + 32'd1;
                         if (last_step || !both_full) cur_v <= 1'b0;
                     end else if (phase2) begin
                         idx_c <= idx_c + 16'd1;
                     end else if (last_kb) begin
-                        kb_c <= {KBB{1'b0}};
+                        kb_c <= {CB{1'b0}};
                         o_c <= o_c + 1'b1;
                     end else begin
                         kb_c <= kb_c + 1'b1;
@@ -458,7 +502,7 @@ module psg_wgrad_engine #(
                 drain <= drain - 3'd1;
                 if (drain == 3'd0) begin
                     o_c <= {OB{1'b0}};
-                    kb_c <= {KBB{1'b0}};
+                    kb_c <= {CB{1'b0}};
                     if (j_mode == MODE_FULL || phase2) begin
                         state <= S_OUT;
                         f_more <= 1'b1;
@@ -471,7 +515,7 @@ module psg_wgrad_engine #(
 
             S_SCAN: begin    // one address per cycle over the O x KB tile
                 if (last_kb) begin
-                    kb_c <= {KBB{1'b0}};
+                    kb_c <= {CB{1'b0}};
                     if (last_o) begin
                         o_c <= {OB{1'b0}};
                         drain <= 3'd3;
@@ -505,7 +549,7 @@ module psg_wgrad_engine #(
                         state <= (j_mode == MODE_PROBE) ? S_DONE : S_THR;
                     end else begin
                         o_c <= {OB{1'b0}};
-                        kb_c <= {KBB{1'b0}};
+                        kb_c <= {CB{1'b0}};
                         state <= S_PASS;     // pass 2 (unless overridden below)
                         phase2 <= 1'b1;
                         pass_start <= 1'b1;
@@ -528,9 +572,10 @@ module psg_wgrad_engine #(
             S_OUT: begin
                 if (rd_v) begin     // fetch row {o_c, kb_c}
                     m1_n <= fetch_n;
+                    m1_rot <= fetch_rot;
                     m1_last <= last_o && last_kb;
                     if (last_kb) begin
-                        kb_c <= {KBB{1'b0}};
+                        kb_c <= {CB{1'b0}};
                         if (last_o) f_more <= 1'b0;
                         else o_c <= o_c + 1'b1;
                     end else kb_c <= kb_c + 1'b1;
@@ -538,6 +583,7 @@ module psg_wgrad_engine #(
                 if (rdv2) begin     // the read data is on pe_acc now
                     nx <= pe_acc;
                     nx_n <= m2_n;
+                    nx_rot <= m2_rot;
                     nx_last <= m2_last;
                     nx_v <= 1'b1;
                 end
@@ -569,6 +615,7 @@ module psg_wgrad_engine #(
                 if (nx_v && (!row_v || (slot_free && row_end && !row_last))) begin
                     row <= nx;
                     row_n <= nx_n;
+                    row_rot <= nx_rot;
                     row_last <= nx_last;
                     row_v <= 1'b1;
                     lane <= {(PB+1){1'b0}};
@@ -589,7 +636,7 @@ module psg_wgrad_engine #(
                 phase2 <= 1'b1;
                 st_skip2 <= 1'b1;
                 o_c <= {OB{1'b0}};
-                kb_c <= {KBB{1'b0}};
+                kb_c <= {CB{1'b0}};
                 f_more <= 1'b1;
                 state <= S_OUT;
             end
@@ -605,6 +652,7 @@ module psg_wgrad_engine #(
         end
         m2_n <= m1_n;
         m2_last <= m1_last;
+        m2_rot <= m1_rot;
     end
 
 
@@ -618,8 +666,9 @@ module psg_wgrad_engine #(
             for (kb = 0; kb < KBMAX; kb = kb + 1) begin : xl
                 assign x_lane[8*kb +: 8] = xcur[8*(kb*P + p) +: 8];
             end
-            psg_pe #(.PB(PB), .OB(OB), .KBB(KBB), .KBMAX(KBMAX), .OMAX(OMAX)) u (
+            psg_pe #(.PB(PB), .OB(OB), .KBB(KBB), .KBMAX(KBMAX), .OMAX(OMAX), .KD(KD), .KDB(KDB), .CB(CB)) u (
                 .clk(ap_clk), .rst(rst), .clear(start_job), .lane_id(p[PB-1:0]), .k_len(j_k),
+                .o_len(j_o), .diag(j_diag), .x_diag(xcur[8*KD-1:0]),
                 .op_v(op_v), .op_kind(op_kind), .op_first(op_first), .op_list(phase2),
                 .op_o(o_c), .op_kb(kb_c), .op_idx(idx_c), .x_lane(x_lane), .g_all(gcur[16*OMAX-1:0]),
                 .scan_v(scan_v), .rd_v(rd_v), .scan_decide(scan_dec), .scan_o(o_c), .scan_kb(kb_c), .thr(thr),
@@ -629,6 +678,6 @@ module psg_wgrad_engine #(
     endgenerate
 
     // buffer padding beyond the tile (present only when the beat size does not divide it)
-    wire _unused_ok = &{1'b0, xcur, gcur, src, lane_next, s_axi_control_araddr[1:0], wa[1:0], 1'b0};
+    wire _unused_ok = &{1'b0, kb_first[31:16], o_c32, xcur, gcur, src, lane_next, s_axi_control_araddr[1:0], wa[1:0], 1'b0};
 endmodule
 `default_nettype wire
