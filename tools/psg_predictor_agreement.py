@@ -1,6 +1,6 @@
 """How often PSG's predicted sign is right, per layer of ResNet-20, on one batch of real CIFAR-10 images.
 
-    .venv/bin/python tools/psg_predictor_agreement.py --data-dir DIR [--batch 64] [--seed 0]
+    .venv/bin/python tools/psg_predictor_agreement.py --data-dir DIR [--batch 64] [--seed 0] [--beta 0.05]
 
 DIR holds cifar-10-batches-py. The network is freshly initialised (seed), one batch runs forward and
 backward in float64, and each conv's quantised x and g_y go through the reference fabric. For the
@@ -23,9 +23,6 @@ from e2train.data.augment import Normalizer
 from e2train.fabric.reference import ReferenceFabric, _weight_grad, psg_confident
 from e2train.models import build_model
 from e2train.psg import make_conv_factory
-
-BETA_Q = fixed.beta_to_q16(0.05)
-
 
 def capture(model, x, y) -> dict:
     """layer name -> (its input, the gradient of its output) for every quantised conv."""
@@ -58,7 +55,9 @@ def main() -> None:
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--beta", type=float, default=0.05, help="the PSG threshold (the contract's default 0.05)")
     args = ap.parse_args()
+    beta_q = fixed.beta_to_q16(args.beta)
     data = load_cifar(args.data_dir, "cifar10", "train")
     x = Normalizer()(torch.from_numpy(data.images[: args.batch])).double()
     y = torch.from_numpy(data.labels[: args.batch]).long()
@@ -66,6 +65,7 @@ def main() -> None:
     model = build_model("resnet20", conv_factory=make_conv_factory(precision="float64")).double()
     seen = capture(model, x, y)
     ref = ReferenceFabric()
+    print(f"beta {args.beta} (beta_q {beta_q})")
     print(f"{'layer':18s} | floor (contract): predicted, right, psg=true | nearest: predicted, right, psg=true")
     for name, mod in model.layer_modules().items():
         if name not in seen:
@@ -73,12 +73,12 @@ def main() -> None:
         xi, g = seen[name]
         xq, _ = fixed.quantize(xi.numpy(), 8)
         gq, _ = fixed.quantize(g.numpy(), 16)
-        full = ref.conv_bwd_weight_psg(xq, gq, mod.k, mod.stride, BETA_Q, "full").g_full
+        full = ref.conv_bwd_weight_psg(xq, gq, mod.k, mod.stride, beta_q, "full").g_full
         true = np.sign(F.grad.conv2d_weight(xi, mod.weight.shape, g, stride=mod.stride, padding=(mod.k - 1) // 2).numpy())
         row = []
         for rounding in ("floor", "nearest"):
             msb = predictor(xq, gq, mod.k, mod.stride, rounding)
-            conf, _ = psg_confident(msb, BETA_Q)
+            conf, _ = psg_confident(msb, beta_q)
             sign = np.where(conf, np.sign(msb), np.sign(full))
             right = np.mean(np.sign(msb)[conf] == np.sign(full)[conf]) if conf.any() else float("nan")
             row.append(f"{conf.mean():.2f} {right:.2f} {np.mean(sign == true):.2f}")
