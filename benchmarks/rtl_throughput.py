@@ -53,12 +53,10 @@ def main(argv=None) -> int:
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="engine parameter override")
     ap.add_argument("--json", help="also write the rows to this file")
     args = ap.parse_args(argv)
-    params = dict(cocotb_run.ENGINE_DEFAULTS)
-    for item in args.param:
-        k, sep, v = item.partition("=")
-        if not sep or k not in params or not v.lstrip("-").isdigit():
-            ap.error(f"--param expects NAME=INTEGER with NAME in {sorted(params)}, got {item!r}")
-        params[k] = int(v)
+    try:
+        params = {**cocotb_run.ENGINE_DEFAULTS, **cocotb_run.parse_engine_params(args.param)}
+    except ValueError as e:
+        ap.error(str(e))
     layers = resnet20_layers(args.batch, args.beta_q)
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "report.json")

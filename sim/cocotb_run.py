@@ -28,6 +28,21 @@ MUL_SOURCES = ["psg_mul_split.v"]
 ENGINE_DEFAULTS = {"P": 16, "OMAX": 32, "KMAX": 288, "XPB": 8, "GPB": 4, "KDIAG": 32}
 
 
+def parse_engine_params(items: list[str]) -> dict[str, int]:
+    """``NAME=VALUE`` overrides of the engine's parameters (command lines of the tools and benchmarks);
+    ValueError naming the bad item."""
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in ENGINE_DEFAULTS:
+            raise ValueError(f"--param expects NAME=VALUE with NAME in {sorted(ENGINE_DEFAULTS)}, got {item!r}")
+        try:
+            params[name] = int(value, 0)
+        except ValueError:
+            raise ValueError(f"--param {name}: {value!r} is not an integer") from None
+    return params
+
+
 class SimulatorMissing(RuntimeError):
     """The requested simulator is not installed."""
 

@@ -24,6 +24,7 @@ from e2train.fabric.reference import ReferenceFabric, _weight_grad, psg_confiden
 from e2train.models import build_model
 from e2train.psg import make_conv_factory
 
+
 def capture(model, x, y) -> dict:
     """layer name -> (its input, the gradient of its output) for every quantised conv."""
     seen = {}

@@ -22,9 +22,11 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-RTL = REPO / "hw" / "rtl"
+sys.path.insert(0, str(REPO / "sim"))
+
+from cocotb_run import ENGINE_SOURCES, RTL_DIR, parse_engine_params  # noqa: E402
+
 TOP = "psg_wgrad_engine"
-SOURCES = ["psg_wgrad_engine.v", "psg_pe.v", "psg_mul_split.v", "psg_stream_buf.v"]
 
 XC7Z020 = {"LUT": 53200, "FF": 106400, "DSP": 220, "BRAM": 140}
 
@@ -48,7 +50,7 @@ def synthesize(params: dict[str, int], yosys: str = "yosys") -> tuple[dict[str, 
         out = Path(tmp) / "stat.json"
         chparams = "".join(f"chparam -set {k} {int(v)} {TOP}; " for k, v in params.items())
         script = (
-            "read_verilog " + " ".join(str(RTL / s) for s in SOURCES) + "; "
+            "read_verilog " + " ".join(str(RTL_DIR / s) for s in ENGINE_SOURCES) + "; "
             + chparams
             + f"synth_xilinx -family xc7 -noiopad -top {TOP}; "
             + f"tee -q -o {out} stat -json -top {TOP}"
@@ -89,19 +91,6 @@ def report(params: dict[str, int]) -> dict:
             "per_module_instance": {m: resources(c) for m, c in per_module.items()}}
 
 
-def parse_params(items: list[str]) -> dict[str, int]:
-    params = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.isidentifier():
-            raise SystemExit(f"--param expects NAME=VALUE, got {item!r}")
-        try:
-            params[name] = int(value, 0)
-        except ValueError:
-            raise SystemExit(f"--param {name}: {value!r} is not an integer") from None
-    return params
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -109,7 +98,11 @@ def main(argv=None) -> int:
                     help="override a parameter of the engine (P, OMAX, KMAX, XPB, GPB, KDIAG)")
     args = ap.parse_args(argv)
     try:
-        rep = report(parse_params(args.param))
+        params = parse_engine_params(args.param)
+    except ValueError as e:
+        raise SystemExit(f"utilization: {e}") from None
+    try:
+        rep = report(params)
     except (FileNotFoundError, RuntimeError) as e:
         print(f"utilization: {e}", file=sys.stderr)
         return 2
