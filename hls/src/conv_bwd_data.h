@@ -50,6 +50,17 @@ void bwd_data_mac(const typename Buf<T>::g_t (*E2_RESTRICT gb)[PLANE], const typ
     }
 }
 
+// The stride-1 pass as a class, for the same reason as FwdPass (conv_fwd.h): the g++ build puts a
+// vpmaddwd version in its place (hls/csim/mac_avx2.h).
+template <class T, int K, int PC, int OC, bool REP, int PLANE>
+struct BwdDataPass {
+    static void run(const typename Buf<T>::g_t (*gb)[PLANE], const typename Buf<T>::w_t wb[OC][PC][K * K],
+                    typename T::acc48_t (*acc)[PLANE], int nq, int wp) {
+#pragma HLS INLINE
+        bwd_data_mac<T, K, PC, OC, REP, PLANE>(gb, wb, acc, nq, wp);
+    }
+};
+
 // Positions per stacked plane in the g++ build (plane.h): the accumulator planes and every gradient
 // channel's plane of one pass stay in the L2 cache.
 const long BWD_STACK_POSITIONS = 2048;
@@ -103,7 +114,7 @@ void conv_bwd_data_core(const typename T::g_t *gy, const typename T::w_t *w, typ
                                                : typename Buf<T>::w_t(0);
                         }
                 }
-                bwd_data_mac<T, K, PC, OC, REP, PLANE>(gb + (REP ? 0 : o0 * COPIES), wb, acc, g.nq, g.xs);
+                BwdDataPass<T, K, PC, OC, REP, PLANE>::run(gb + (REP ? 0 : o0 * COPIES), wb, acc, g.nq, g.xs);
             }
             for (int b = 0; b < g.nb; ++b)
                 for (int pc = 0; pc < PC && c0 + pc < c; ++pc) {

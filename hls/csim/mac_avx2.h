@@ -1,0 +1,195 @@
+// Passes of the g++ build written with AVX2 intrinsics: the same sums as the kernels' pipelined loops
+// (hls/src), in the order a CPU runs fastest. Included by e2_csim.cpp only; synthesis never sees it.
+//
+// Why: the forward pass is a map over positions (one product per lane per tap), for which g++ emits
+// vpmulld, 8 products per instruction. vpmaddwd makes 16 (two int16 products summed into each int32
+// lane) but g++ only emits it for sums; here it is written out. Two input channels share a lane: their
+// planes are interleaved into pairs (x[c][q], x[c+1][q]) and each weight pair (w[o][c][t], w[o][c+1][t])
+// is broadcast, so one vpmaddwd adds both channels' products for 8 positions. Integer sums, so the
+// order does not change a bit (tests/test_csim_fabric.py holds them to the reference).
+#ifndef E2_MAC_AVX2_H
+#define E2_MAC_AVX2_H
+
+#if defined(__AVX2__) && !defined(__SYNTHESIS__)
+#include <immintrin.h>
+
+#include <memory>
+
+#include "conv_bwd_data.h"
+#include "conv_fwd.h"
+
+#define E2_AVX2_PASSES 1
+
+namespace e2 {
+namespace avx2 {
+
+// A scratch buffer per thread and slot, grown on demand and kept between calls.
+template <int SLOT>
+int32_t *scratch(long count) {
+    thread_local std::unique_ptr<int32_t[]> buf;
+    thread_local long have = 0;
+    if (count > have) {
+        buf.reset(new int32_t[count]);
+        have = count;
+    }
+    return buf.get();
+}
+
+// dst[i] = (uint16) a[i] | b[i] << 16 for i in [0, n): two int16 planes -> one plane of pairs.
+inline void interleave(const int16_t *a, const int16_t *b, int32_t *dst, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        // vpunpck*wd works inside 128-bit halves: order the quadwords first so that the low result
+        // holds positions 0-7 and the high one 8-15
+        const __m256i va = _mm256_permute4x64_epi64(_mm256_loadu_si256((const __m256i *)(a + i)), 0xD8);
+        const __m256i vb = _mm256_permute4x64_epi64(_mm256_loadu_si256((const __m256i *)(b + i)), 0xD8);
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_unpacklo_epi16(va, vb));
+        _mm256_storeu_si256((__m256i *)(dst + i + 8), _mm256_unpackhi_epi16(va, vb));
+    }
+    for (; i < n; ++i) dst[i] = (int32_t)(uint16_t)a[i] | ((int32_t)b[i] << 16);
+}
+
+// The same from two int32 planes holding int16 values (the backward-data gradient planes).
+inline void interleave(const int32_t *a, const int32_t *b, int32_t *dst, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i va = _mm256_loadu_si256((const __m256i *)(a + i));
+        const __m256i vb = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(b + i)), 16);
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_blend_epi16(va, vb, 0xAA));
+    }
+    for (; i < n; ++i) dst[i] = (int32_t)(uint16_t)a[i] | ((int32_t)b[i] << 16);
+}
+
+// The register block of both passes: a[r][h] += sum_j vpmaddwd(pairs[base[j] + q + 8h ...], w[j][r0 + r]
+// broadcast) for 4 rows r and 16 positions. The j loop is left rolled: unrolled, g++ hoists all the
+// broadcasts and reassociates the sums into spills. Inlined, so that a[][] lives in registers.
+template <int W>
+__attribute__((always_inline)) inline void madd_block(const int32_t *pairs, const long *base, const int32_t (*w)[W],
+                                                      int r0, int nj, long q, __m256i (&a)[4][2]) {
+#pragma GCC unroll 1
+    for (int j = 0; j < nj; ++j) {
+        const int32_t *x = pairs + base[j] + q;
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)x);
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 8));
+        E2_UNROLL for (int r = 0; r < 4; ++r) {
+            const __m256i wv = _mm256_set1_epi32(w[j][r0 + r]);
+            a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(x0, wv));
+            a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(x1, wv));
+        }
+    }
+}
+
+// Interleaves NP pairs of planes (plane i at first + i * stride) into scratch SLOT, one plane of pairs
+// per pair, and sets base[p * T + t] to where (pair p, tap t) starts in them.
+template <int SLOT, int NP, int T, class P>
+const int32_t *pair_up(const P *first, long stride, const int *off, long span, long *base) {
+    int32_t *pairs = scratch<SLOT>(NP * span);
+    for (int p = 0; p < NP; ++p) {
+        interleave(first + 2 * p * stride, first + (2 * p + 1) * stride, pairs + p * span, span);
+        for (int t = 0; t < T; ++t) base[p * T + t] = p * span + off[t];
+    }
+    return pairs;
+}
+
+inline int32_t pack(int32_t lo, int32_t hi) { return (int32_t)(uint16_t)(int16_t)lo | (int32_t)((uint32_t)hi << 16); }
+
+}  // namespace avx2
+
+// Forward pass: acc[po][q] += sum_{cc,t} wb[po][cc][t] * xb[cc][q + off[t]], channels in pairs.
+template <int K, int S, int PO, int CC, int PLANE>
+struct FwdPass<NativeTypes, K, S, PO, CC, false, PLANE> {
+    static_assert(CC % 2 == 0 && PO % 4 == 0, "the AVX2 forward pass takes input channels in pairs, output channels in fours");
+    static const int NP = CC / 2, T = K * K;
+
+    static void run(const int16_t (*xb)[PLANE], const int32_t wb[PO][CC][T], int32_t (*acc)[PLANE],
+                    const Geometry &g) {
+        int off[T];
+        int reach = 0;
+        for (int t = 0; t < T; ++t) {
+            off[t] = tap_offset<S>(g, t / K, t % K);
+            if (off[t] > reach) reach = off[t];
+        }
+        const long nq = g.nq, span = nq + reach;  // every element a tap reads
+        // per (pair, tap) j: where its operands start in the pair planes, and the PO weight pairs
+        long base[NP * T];
+        const int32_t *pairs = avx2::pair_up<0, NP, T>(xb[0], PLANE, off, span, base);
+        int32_t wp[NP * T][PO];
+        for (int j = 0; j < NP * T; ++j)
+            for (int po = 0; po < PO; ++po) wp[j][po] = avx2::pack(wb[po][2 * (j / T)][j % T], wb[po][2 * (j / T) + 1][j % T]);
+        // Register blocks of 4 output channels x 16 positions (8 accumulators, two operand vectors and a
+        // broadcast: 11 of the 16 ymm registers), kept over every (pair, tap).
+        const long nq16 = nq / 16 * 16;
+        for (int p0 = 0; p0 < PO; p0 += 4)
+            for (long q = 0; q < nq16; q += 16) {
+                __m256i a[4][2];
+                E2_UNROLL for (int po = 0; po < 4; ++po) {
+                    a[po][0] = _mm256_loadu_si256((const __m256i *)(acc[p0 + po] + q));
+                    a[po][1] = _mm256_loadu_si256((const __m256i *)(acc[p0 + po] + q + 8));
+                }
+                avx2::madd_block<PO>(pairs, base, wp, p0, NP * T, q, a);
+                E2_UNROLL for (int po = 0; po < 4; ++po) {
+                    _mm256_storeu_si256((__m256i *)(acc[p0 + po] + q), a[po][0]);
+                    _mm256_storeu_si256((__m256i *)(acc[p0 + po] + q + 8), a[po][1]);
+                }
+            }
+        long q = nq16;
+        for (; q < nq; ++q)  // the last positions, fewer than two vectors
+            for (int po = 0; po < PO; ++po) {
+                int32_t s = acc[po][q];
+                for (int cc = 0; cc < CC; ++cc)
+                    for (int t = 0; t < T; ++t) s += wb[po][cc][t] * xb[cc][q + off[t]];
+                acc[po][q] = s;
+            }
+    }
+};
+
+// Backward data, stride 1: acc[pc][q] += sum_{oc,t} wb[oc][pc][t] * gb[oc][q + off[t]], output channels in
+// pairs. The pass's sums stay in 32 bits (|sum| <= OC*k*k*2^22 < 2^31, as bwd_data_mac checks) and
+// are widened once into the 64-bit accumulator planes.
+template <int K, int PC, int OC, int PLANE>
+struct BwdDataPass<NativeTypes, K, PC, OC, false, PLANE> {
+    static_assert(OC % 2 == 0 && PC % 4 == 0, "the AVX2 backward-data pass takes output channels in pairs, input channels in fours");
+    static_assert((OC * K * K) * (1L << 22) < (1L << 31), "the pass's sums must fit 32 bits");
+    static const int NP = OC / 2, T = K * K;
+
+    static void add64(int64_t *acc, __m256i s) {
+        const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(s));
+        const __m256i hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(s, 1));
+        _mm256_storeu_si256((__m256i *)acc, _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)acc), lo));
+        _mm256_storeu_si256((__m256i *)(acc + 4), _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)(acc + 4)), hi));
+    }
+
+    static void run(const int32_t (*gb)[PLANE], const int32_t wb[OC][PC][T], int64_t (*acc)[PLANE], int nq, int wp) {
+        int off[T];
+        for (int t = 0; t < T; ++t) off[t] = (t / K) * wp + t % K;
+        const long span = nq + off[T - 1];
+        long base[NP * T];
+        const int32_t *pairs = avx2::pair_up<1, NP, T>(gb[0], PLANE, off, span, base);
+        int32_t wq[NP * T][PC];
+        for (int j = 0; j < NP * T; ++j)
+            for (int pc = 0; pc < PC; ++pc) wq[j][pc] = avx2::pack(wb[2 * (j / T)][pc][j % T], wb[2 * (j / T) + 1][pc][j % T]);
+        const long nq16 = (long)nq / 16 * 16;
+        for (int p0 = 0; p0 < PC; p0 += 4)
+            for (long q = 0; q < nq16; q += 16) {
+                __m256i a[4][2];
+                E2_UNROLL for (int pc = 0; pc < 4; ++pc) a[pc][0] = a[pc][1] = _mm256_setzero_si256();
+                avx2::madd_block<PC>(pairs, base, wq, p0, NP * T, q, a);
+                E2_UNROLL for (int pc = 0; pc < 4; ++pc) {
+                    add64(acc[p0 + pc] + q, a[pc][0]);
+                    add64(acc[p0 + pc] + q + 8, a[pc][1]);
+                }
+            }
+        for (long q = nq16; q < nq; ++q)  // the last positions, fewer than two vectors
+            for (int pc = 0; pc < PC; ++pc) {
+                int32_t s = 0;
+                for (int oc = 0; oc < OC; ++oc)
+                    for (int t = 0; t < T; ++t) s += wb[oc][pc][t] * gb[oc][q + off[t]];
+                acc[pc][q] += s;
+            }
+    }
+};
+
+}  // namespace e2
+
+#endif  // __AVX2__
+#endif
