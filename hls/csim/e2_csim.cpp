@@ -92,7 +92,7 @@ extern "C" {
 // Largest input height/width the fast path accepts.
 int e2_max_hw(void) { return LARGE_HW; }
 
-// 1 when the forward and stride-1 backward-data passes are those of mac_avx2.h (an AVX2 build), 0 when
+// 1 when the forward and backward-data passes are those of mac_avx2.h (an AVX2 build), 0 when
 // the kernels' own loops run.
 int e2_avx2_passes(void) {
 #ifdef E2_AVX2_PASSES

@@ -79,16 +79,31 @@ __attribute__((always_inline)) inline void madd_block(const int32_t *pairs, cons
     }
 }
 
+// Elements a register block may read past the last pair plane (the tail block, see add_lanes).
+const int SLACK = 16;
+
 // Interleaves NP pairs of planes (plane i at first + i * stride) into scratch SLOT, one plane of pairs
-// per pair, and sets base[p * T + t] to where (pair p, tap t) starts in them.
+// per pair, followed by SLACK zeros, and sets base[p * T + t] to where (pair p, tap t) starts in them.
 template <int SLOT, int NP, int T, class P>
 const int32_t *pair_up(const P *first, long stride, const int *off, long span, long *base) {
-    int32_t *pairs = scratch<SLOT>(NP * span);
+    int32_t *pairs = scratch<SLOT>(NP * span + SLACK);
     for (int p = 0; p < NP; ++p) {
         interleave(first + 2 * p * stride, first + (2 * p + 1) * stride, pairs + p * span, span);
         for (int t = 0; t < T; ++t) base[p * T + t] = p * span + off[t];
     }
+    for (int i = 0; i < SLACK; ++i) pairs[NP * span + i] = 0;
     return pairs;
+}
+
+// The last positions of a pass, fewer than 16: a whole register block computes them (its other lanes
+// read the next pair's plane or the slack: garbage that is never stored), and the first rem lanes of
+// each row are added to the accumulators one by one.
+template <class Acc>
+void add_lanes(Acc *acc, const __m256i (&a)[2], int rem) {
+    alignas(32) int32_t v[16];
+    _mm256_store_si256((__m256i *)v, a[0]);
+    _mm256_store_si256((__m256i *)(v + 8), a[1]);
+    for (int l = 0; l < rem; ++l) acc[l] += v[l];
 }
 
 inline int32_t pack(int32_t lo, int32_t hi) { return (int32_t)(uint16_t)(int16_t)lo | (int32_t)((uint32_t)hi << 16); }
@@ -132,25 +147,25 @@ struct FwdPass<NativeTypes, K, S, PO, CC, false, PLANE> {
                     _mm256_storeu_si256((__m256i *)(acc[p0 + po] + q + 8), a[po][1]);
                 }
             }
-        long q = nq16;
-        for (; q < nq; ++q)  // the last positions, fewer than two vectors
-            for (int po = 0; po < PO; ++po) {
-                int32_t s = acc[po][q];
-                for (int cc = 0; cc < CC; ++cc)
-                    for (int t = 0; t < T; ++t) s += wb[po][cc][t] * xb[cc][q + off[t]];
-                acc[po][q] = s;
+        if (nq > nq16)
+            for (int p0 = 0; p0 < PO; p0 += 4) {
+                __m256i a[4][2];
+                E2_UNROLL for (int po = 0; po < 4; ++po) a[po][0] = a[po][1] = _mm256_setzero_si256();
+                avx2::madd_block<PO>(pairs, base, wp, p0, NP * T, nq16, a);
+                for (int po = 0; po < 4; ++po) avx2::add_lanes(acc[p0 + po] + nq16, a[po], (int)(nq - nq16));
             }
     }
 };
 
-// Backward data, stride 1: acc[pc][q] += sum_{oc,t} wb[oc][pc][t] * gb[oc][q + off[t]], output channels in
-// pairs. The pass's sums stay in 32 bits (|sum| <= OC*k*k*2^22 < 2^31, as bwd_data_mac checks) and
+// Backward data, one pass of a tap set (conv_bwd_data.h: all k x k taps at stride 1, a parity class at
+// stride 2): acc[pc][base + q] += sum_{oc,n} wb[oc][pc][tap(n)] * gb[oc][q + offset(n)], output channels
+// in pairs. The pass's sums stay in 32 bits (|sum| <= OC*k*k*2^22 < 2^31, as bwd_data_mac checks) and
 // are widened once into the 64-bit accumulator planes.
-template <int K, int PC, int OC, int PLANE>
-struct BwdDataPass<NativeTypes, K, PC, OC, false, PLANE> {
+template <class Taps, int K, int PC, int OC, int PLANE>
+struct BwdDataPass<NativeTypes, Taps, K, PC, OC, false, PLANE> {
     static_assert(OC % 2 == 0 && PC % 4 == 0, "the AVX2 backward-data pass takes output channels in pairs, input channels in fours");
     static_assert((OC * K * K) * (1L << 22) < (1L << 31), "the pass's sums must fit 32 bits");
-    static const int NP = OC / 2, T = K * K;
+    static const int NP = OC / 2, NT = Taps::count > 0 ? Taps::count : 1;
 
     static void add64(int64_t *acc, __m256i s) {
         const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(s));
@@ -159,32 +174,40 @@ struct BwdDataPass<NativeTypes, K, PC, OC, false, PLANE> {
         _mm256_storeu_si256((__m256i *)(acc + 4), _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)(acc + 4)), hi));
     }
 
-    static void run(const int32_t (*gb)[PLANE], const int32_t wb[OC][PC][T], int64_t (*acc)[PLANE], int nq, int wp) {
-        int off[T];
-        for (int t = 0; t < T; ++t) off[t] = (t / K) * wp + t % K;
-        const long span = nq + off[T - 1];
-        long base[NP * T];
-        const int32_t *pairs = avx2::pair_up<1, NP, T>(gb[0], PLANE, off, span, base);
-        int32_t wq[NP * T][PC];
-        for (int j = 0; j < NP * T; ++j)
-            for (int pc = 0; pc < PC; ++pc) wq[j][pc] = avx2::pack(wb[2 * (j / T)][pc][j % T], wb[2 * (j / T) + 1][pc][j % T]);
+    static void run(const int32_t (*gb)[PLANE], const int32_t wb[OC][PC][K * K], int64_t (*acc)[PLANE], int base0,
+                    int nq, int row) {
+        if (Taps::count == 0) return;
+        int off[NT];
+        int reach = 0;
+        for (int n = 0; n < NT; ++n) {
+            off[n] = Taps::offset(n, row);
+            if (off[n] > reach) reach = off[n];
+        }
+        const long span = nq + reach;
+        long base[NP * NT];
+        const int32_t *pairs = avx2::pair_up<1, NP, NT>(gb[0], PLANE, off, span, base);
+        int32_t wq[NP * NT][PC];
+        for (int j = 0; j < NP * NT; ++j) {
+            const int t = Taps::tap(j % NT), p = j / NT;
+            for (int pc = 0; pc < PC; ++pc) wq[j][pc] = avx2::pack(wb[2 * p][pc][t], wb[2 * p + 1][pc][t]);
+        }
         const long nq16 = (long)nq / 16 * 16;
         for (int p0 = 0; p0 < PC; p0 += 4)
             for (long q = 0; q < nq16; q += 16) {
                 __m256i a[4][2];
                 E2_UNROLL for (int pc = 0; pc < 4; ++pc) a[pc][0] = a[pc][1] = _mm256_setzero_si256();
-                avx2::madd_block<PC>(pairs, base, wq, p0, NP * T, q, a);
+                avx2::madd_block<PC>(pairs, base, wq, p0, NP * NT, q, a);
                 E2_UNROLL for (int pc = 0; pc < 4; ++pc) {
-                    add64(acc[p0 + pc] + q, a[pc][0]);
-                    add64(acc[p0 + pc] + q + 8, a[pc][1]);
+                    add64(acc[p0 + pc] + base0 + q, a[pc][0]);
+                    add64(acc[p0 + pc] + base0 + q + 8, a[pc][1]);
                 }
             }
-        for (long q = nq16; q < nq; ++q)  // the last positions, fewer than two vectors
-            for (int pc = 0; pc < PC; ++pc) {
-                int32_t s = 0;
-                for (int oc = 0; oc < OC; ++oc)
-                    for (int t = 0; t < T; ++t) s += wb[oc][pc][t] * gb[oc][q + off[t]];
-                acc[pc][q] += s;
+        if (nq > nq16)
+            for (int p0 = 0; p0 < PC; p0 += 4) {
+                __m256i a[4][2];
+                E2_UNROLL for (int pc = 0; pc < 4; ++pc) a[pc][0] = a[pc][1] = _mm256_setzero_si256();
+                avx2::madd_block<PC>(pairs, base, wq, p0, NP * NT, nq16, a);
+                for (int pc = 0; pc < 4; ++pc) avx2::add_lanes(acc[p0 + pc] + base0 + nq16, a[pc], (int)(nq - nq16));
             }
     }
 };
