@@ -12,6 +12,7 @@
 #include "conv_bwd_weight_psg.h"
 #include "conv_fwd.h"
 #include "mac_avx2.h"
+#include "psg_cpu.h"
 
 namespace {
 
