@@ -71,11 +71,35 @@ __attribute__((always_inline)) inline void madd_block(const int32_t *pairs, cons
         const int32_t *x = pairs + base[j] + q;
         const __m256i x0 = _mm256_loadu_si256((const __m256i *)x);
         const __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 8));
-        E2_UNROLL for (int r = 0; r < 4; ++r) {
-            const __m256i wv = _mm256_set1_epi32(w[j][r0 + r]);
-            a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(x0, wv));
-            a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(x1, wv));
-        }
+        const int32_t *wj = w[j] + r0;
+        // Written out: from intrinsics g++ computes all eight products into fresh registers, then
+        // adds and copies them back (8 vmovdqa and a spill per step); here each product goes through
+        // one scratch register into its accumulator in place.
+        __m256i wv, p;
+        asm("vpbroadcastd %[w0], %[wv]\n\t"
+            "vpmaddwd %[wv], %[x0], %[p]\n\t"
+            "vpaddd %[p], %[a00], %[a00]\n\t"
+            "vpmaddwd %[wv], %[x1], %[p]\n\t"
+            "vpaddd %[p], %[a01], %[a01]\n\t"
+            "vpbroadcastd %[w1], %[wv]\n\t"
+            "vpmaddwd %[wv], %[x0], %[p]\n\t"
+            "vpaddd %[p], %[a10], %[a10]\n\t"
+            "vpmaddwd %[wv], %[x1], %[p]\n\t"
+            "vpaddd %[p], %[a11], %[a11]\n\t"
+            "vpbroadcastd %[w2], %[wv]\n\t"
+            "vpmaddwd %[wv], %[x0], %[p]\n\t"
+            "vpaddd %[p], %[a20], %[a20]\n\t"
+            "vpmaddwd %[wv], %[x1], %[p]\n\t"
+            "vpaddd %[p], %[a21], %[a21]\n\t"
+            "vpbroadcastd %[w3], %[wv]\n\t"
+            "vpmaddwd %[wv], %[x0], %[p]\n\t"
+            "vpaddd %[p], %[a30], %[a30]\n\t"
+            "vpmaddwd %[wv], %[x1], %[p]\n\t"
+            "vpaddd %[p], %[a31], %[a31]"
+            : [a00] "+x"(a[0][0]), [a01] "+x"(a[0][1]), [a10] "+x"(a[1][0]), [a11] "+x"(a[1][1]),
+              [a20] "+x"(a[2][0]), [a21] "+x"(a[2][1]), [a30] "+x"(a[3][0]), [a31] "+x"(a[3][1]),
+              [wv] "=&x"(wv), [p] "=&x"(p)
+            : [x0] "x"(x0), [x1] "x"(x1), [w0] "m"(wj[0]), [w1] "m"(wj[1]), [w2] "m"(wj[2]), [w3] "m"(wj[3]));
     }
 }
 
