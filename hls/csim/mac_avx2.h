@@ -1,5 +1,6 @@
-// Passes of the g++ build written with AVX2 intrinsics: the same sums as the kernels' pipelined loops
-// (hls/src), in the order a CPU runs fastest. Included by e2_csim.cpp only; synthesis never sees it.
+// Passes of the g++ build written for AVX2 (intrinsics, and the register block in inline asm): the
+// same sums as the kernels' pipelined loops (hls/src), in the order a CPU runs fastest. Included by
+// e2_csim.cpp only; synthesis never sees it.
 //
 // Why: the forward pass is a map over positions (one product per lane per tap), for which g++ emits
 // vpmulld, 8 products per instruction. vpmaddwd makes 16 (two int16 products summed into each int32
