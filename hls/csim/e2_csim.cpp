@@ -37,7 +37,11 @@ const int BWD_PC = 8, BWD_OC = 1;
 // The weight gradient keeps a plane for every channel (resident), so a small tile costs no reloads: it
 // keeps its sums in registers (g++ makes one vpmaddwd accumulator per weight, 16 ymm registers) and
 // lets more tiles skip phase 2.
+#ifdef __AVX2__
+const int PSG_PO = 2, PSG_PC = 1, PSG_PO1 = 4, PSG_PC1 = 2;  // mac_avx2.h: phase 1 by kernel rows, 2 outputs
+#else
 const int PSG_PO = 1, PSG_PC = 1, PSG_PO1 = 4, PSG_PC1 = 2;
+#endif
 
 bool cpu_shape_ok(int n, int c, int h, int w, int o) {
     return n >= 1 && c >= 1 && o >= 1 && h >= 1 && w >= 1 && h <= LARGE_HW && w <= LARGE_HW;

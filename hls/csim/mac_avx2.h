@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "conv_bwd_data.h"
+#include "conv_bwd_weight_psg.h"
 #include "conv_fwd.h"
 
 #define E2_AVX2_PASSES 1
@@ -234,6 +235,67 @@ struct BwdDataPass<NativeTypes, Taps, K, PC, OC, false, PLANE> {
                 avx2::madd_block<PC>(pairs, base, wq, p0, NP * NT, nq16, a);
                 for (int pc = 0; pc < 4; ++pc) avx2::add_lanes(acc[p0 + pc] + base0 + nq16, a[pc], (int)(nq - nq16));
             }
+    }
+};
+
+// Weight gradient, phase 1 of a 3 x 3 tile of 2 output channels x 1 input channel:
+// acc[po][0][t] += sum_q gmb[po][q] * xmb[0][q + off[t]] (x >> 4 and g >> 6). A sum per weight, so
+// vpmaddwd pairs neighbouring positions. g++ makes one accumulator per weight from the kernel's own
+// loop, which reads nine unaligned operand streams per product row (one per tap); here one kernel row
+// at a time (three taps) serves both output channels: 3 unaligned loads per 6 vpmaddwd instead of 9
+// per 9, at the price of three passes over the gradient planes.
+template <int S, int PLANE>
+struct PsgMsbPass<NativeTypes, 3, S, 2, 1, false, PLANE> {
+    static int32_t hsum(__m256i v) {
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+        return _mm_cvtsi128_si32(s);
+    }
+
+    static void run(const int16_t (*xmb)[PLANE], const int16_t (*gmb)[PLANE], int32_t acc[2][1][9], const Geometry &g) {
+        const long nq = g.nq, nq16 = nq / 16 * 16;
+        const int16_t *g0 = gmb[0], *g1 = gmb[1];
+        for (int i = 0; i < 3; ++i) {
+            const int16_t *x0 = xmb[0] + tap_offset<S>(g, i, 0), *x1 = xmb[0] + tap_offset<S>(g, i, 1),
+                          *x2 = xmb[0] + tap_offset<S>(g, i, 2);
+            __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+            for (long q = 0; q < nq16; q += 16) {
+                // written out for the same reason as madd_block: one scratch register per product
+                __m256i gv0, gv1, xv, p;
+                asm("vmovdqu %[g0], %[gv0]\n\t"
+                    "vmovdqu %[g1], %[gv1]\n\t"
+                    "vmovdqu %[x0], %[xv]\n\t"
+                    "vpmaddwd %[gv0], %[xv], %[p]\n\t"
+                    "vpaddd %[p], %[a00], %[a00]\n\t"
+                    "vpmaddwd %[gv1], %[xv], %[p]\n\t"
+                    "vpaddd %[p], %[a10], %[a10]\n\t"
+                    "vmovdqu %[x1], %[xv]\n\t"
+                    "vpmaddwd %[gv0], %[xv], %[p]\n\t"
+                    "vpaddd %[p], %[a01], %[a01]\n\t"
+                    "vpmaddwd %[gv1], %[xv], %[p]\n\t"
+                    "vpaddd %[p], %[a11], %[a11]\n\t"
+                    "vmovdqu %[x2], %[xv]\n\t"
+                    "vpmaddwd %[gv0], %[xv], %[p]\n\t"
+                    "vpaddd %[p], %[a02], %[a02]\n\t"
+                    "vpmaddwd %[gv1], %[xv], %[p]\n\t"
+                    "vpaddd %[p], %[a12], %[a12]"
+                    : [a00] "+x"(a00), [a01] "+x"(a01), [a02] "+x"(a02), [a10] "+x"(a10), [a11] "+x"(a11),
+                      [a12] "+x"(a12), [gv0] "=&x"(gv0), [gv1] "=&x"(gv1), [xv] "=&x"(xv), [p] "=&x"(p)
+                    : [g0] "m"(*(const __m256i *)(g0 + q)), [g1] "m"(*(const __m256i *)(g1 + q)),
+                      [x0] "m"(*(const __m256i *)(x0 + q)), [x1] "m"(*(const __m256i *)(x1 + q)),
+                      [x2] "m"(*(const __m256i *)(x2 + q)));
+            }
+            int32_t s[2][3] = {{hsum(a00), hsum(a01), hsum(a02)}, {hsum(a10), hsum(a11), hsum(a12)}};
+            for (long q = nq16; q < nq; ++q)  // the last positions, fewer than a vector
+                for (int j = 0; j < 3; ++j) {
+                    const int32_t xq = (j == 0 ? x0 : j == 1 ? x1 : x2)[q];
+                    s[0][j] += g0[q] * xq;
+                    s[1][j] += g1[q] * xq;
+                }
+            for (int po = 0; po < 2; ++po)
+                for (int j = 0; j < 3; ++j) acc[po][0][i * 3 + j] += s[po][j];
+        }
     }
 };
 
