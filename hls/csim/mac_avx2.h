@@ -63,8 +63,8 @@ inline void interleave(const int32_t *a, const int32_t *b, int32_t *dst, long n)
 }
 
 // The register block of both passes: a[r][h] += sum_j vpmaddwd(pairs[base[j] + q + 8h ...], w[j][r0 + r]
-// broadcast) for 4 rows r and 16 positions. The j loop is left rolled: unrolled, g++ hoists all the
-// broadcasts and reassociates the sums into spills. Inlined, so that a[][] lives in registers.
+// broadcast) for 4 rows r and 16 positions: 8 accumulators, two operands, a broadcast and a product,
+// 12 of the 16 ymm registers. Inlined, so that a[][] lives in registers.
 template <int W>
 __attribute__((always_inline)) inline void madd_block(const int32_t *pairs, const long *base, const int32_t (*w)[W],
                                                       int r0, int nj, long q, __m256i (&a)[4][2]) {
