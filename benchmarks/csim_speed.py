@@ -76,6 +76,8 @@ def main() -> None:
     layers = resnet_cifar_convs(20, batch=args.batch)
     print(f"ResNet-20 conv shapes at batch {args.batch}, one thread, {cpu_name()}, {args.clock} time, "
           f"best of {args.repeat}, load average {os.getloadavg()[0]:.1f}")
+    passes = "AVX2 (hls/csim/mac_avx2.h)" if csim.lib.e2_avx2_passes() else "the kernels' own loops (no AVX2)"
+    print(f"csim forward and backward-data passes: {passes}")
     print(f"{'layer':18s} {'shape':22s} " + " ".join(f"{k + ' ref/csim GMAC/s':>26s}" for k in KERNELS))
     per_shape = {}
     tot_mac = {"ref": [0.0] * 3, "csim": [0.0] * 3}

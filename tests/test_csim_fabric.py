@@ -104,6 +104,20 @@ def test_resnet_sized_layer_with_extremes(csim):
         assert same(a.sign, b.sign) and a.predicted == b.predicted
 
 
+@pytest.mark.parametrize("k, s", [(3, 1), (3, 2), (1, 1), (1, 2)])
+@pytest.mark.parametrize("kind", ["rand", "min", "sparse"])
+def test_channel_counts_across_the_cpu_tiles(csim, k, s, kind):
+    """Channel counts that cross the g++ build's tiles (forward 8 outputs x 2 input pairs, backward-data
+    8 output pairs x 4 inputs: hls/csim/mac_avx2.h) with remainders, and plane sizes whose positions
+    end in a partial vector."""
+    rng = np.random.default_rng(11)
+    n, c, o = 2, 11, 35
+    for h, w in ((9, 7), (5, 5)):
+        x, wt, g, _, _ = make((n, c, o, h, w, k, s, kind, kind, kind, int(rng.integers(2**32))))
+        assert same(csim.conv_fwd(x, wt, s), ref.conv_fwd(x, wt, s))
+        assert same(csim.conv_bwd_data(g, wt, s, (h, w)), ref.conv_bwd_data(g, wt, s, (h, w)))
+
+
 def test_extreme_values_by_hand(csim):
     """-128 * -128 everywhere: a 3x3 interior output is 9 * 16384; -32768 * -128 in backward-data."""
     x = np.full((1, 1, 3, 3), -128, np.int8)
@@ -232,3 +246,37 @@ def test_non_contiguous_inputs(csim):
     x = rng.integers(-128, 128, (2, 3, 8, 8), dtype=np.int8)[:, :, ::2, ::2]
     w = rng.integers(-128, 128, (4, 3, 3, 3), dtype=np.int8)
     assert same(csim.conv_fwd(x, w, 1), ref.conv_fwd(x, w, 1))
+
+
+def test_portable_build_matches_reference(tmp_path, monkeypatch):
+    """Built for plain x86-64 (no AVX2), the fast path runs the kernels' own loops instead of
+    hls/csim/mac_avx2.h: what a machine without AVX2 gets. Same bits."""
+    import ctypes
+
+    from e2train.fabric import csim, csim_build
+
+    monkeypatch.setenv("E2TRAIN_CSIM_ARCH", "x86-64")
+    monkeypatch.setattr(csim_build, "BUILD", tmp_path)
+    monkeypatch.setattr(csim_build, "LIBRARY", tmp_path / "libe2csim_portable.so")
+    monkeypatch.setattr(csim_build, "UNITS", {csim_build.HLS / "csim" / "e2_csim.cpp": False})
+    lib = ctypes.CDLL(str(csim_build.build_library()))
+    assert lib.e2_avx2_passes() == 0
+    csim._declare(lib, "e2_")
+    lib.e2_max_hw.restype = ctypes.c_int
+    monkeypatch.setattr(csim, "_lib", lib)
+    portable = csim.CsimFabric("fast")
+    rng = np.random.default_rng(3)
+    for k, s in ((3, 1), (3, 2), (1, 1), (1, 2)):
+        for kind in ("rand", "min"):
+            x, w, g, _, _ = make((2, 11, 35, 9, 7, k, s, kind, kind, kind, int(rng.integers(2**32))))
+            assert same(portable.conv_fwd(x, w, s), ref.conv_fwd(x, w, s))
+            assert same(portable.conv_bwd_data(g, w, s, (9, 7)), ref.conv_bwd_data(g, w, s, (9, 7)))
+            a, b = portable.conv_bwd_weight_psg(x, g, k, s, 3277), ref.conv_bwd_weight_psg(x, g, k, s, 3277)
+            assert same(a.sign, b.sign) and a.predicted == b.predicted
+
+
+def test_avx2_machines_run_the_avx2_passes(csim):
+    flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "")
+    if " avx2" not in flags:
+        pytest.skip("this CPU has no AVX2: the portable loops run (test_portable_build_matches_reference)")
+    assert csim.lib.e2_avx2_passes() == 1

@@ -11,6 +11,8 @@
 #include "conv_bwd_data.h"
 #include "conv_bwd_weight_psg.h"
 #include "conv_fwd.h"
+#include "mac_avx2.h"
+#include "psg_cpu.h"
 
 namespace {
 
@@ -24,12 +26,22 @@ template <int MAX_HW_>
 struct Plane {
     static const int size = (MAX_HW_ + 2 + 4) * (MAX_HW_ + 2 + 2);  // as MAX_PLANE (e2_types.h)
 };
-const int FWD_PO = 8, FWD_CC = 1;
+#ifdef __AVX2__
+// mac_avx2.h: forward two input-channel pairs per pass, backward-data eight output-channel pairs
+const int FWD_PO = 8, FWD_CC = 4;
+const int BWD_PC = 8, BWD_OC = 16;
+#else
+const int FWD_PO = 8, FWD_CC = 4;
 const int BWD_PC = 8, BWD_OC = 1;
+#endif
 // The weight gradient keeps a plane for every channel (resident), so a small tile costs no reloads: it
 // keeps its sums in registers (g++ makes one vpmaddwd accumulator per weight, 16 ymm registers) and
 // lets more tiles skip phase 2.
+#ifdef __AVX2__
+const int PSG_PO = 2, PSG_PC = 1, PSG_PO1 = 4, PSG_PC1 = 2;  // mac_avx2.h: phase 1 by kernel rows, 2 outputs
+#else
 const int PSG_PO = 1, PSG_PC = 1, PSG_PO1 = 4, PSG_PC1 = 2;
+#endif
 
 bool cpu_shape_ok(int n, int c, int h, int w, int o) {
     return n >= 1 && c >= 1 && o >= 1 && h >= 1 && w >= 1 && h <= LARGE_HW && w <= LARGE_HW;
@@ -84,6 +96,16 @@ extern "C" {
 
 // Largest input height/width the fast path accepts.
 int e2_max_hw(void) { return LARGE_HW; }
+
+// 1 when the forward and backward-data passes are those of mac_avx2.h (an AVX2 build), 0 when
+// the kernels' own loops run.
+int e2_avx2_passes(void) {
+#ifdef E2_AVX2_PASSES
+    return 1;
+#else
+    return 0;
+#endif
+}
 
 int e2_conv_fwd(const int8_t *x, const int8_t *w, int32_t *y, int n, int c, int h, int wd, int o, int k, int s) {
     if (!cpu_shape_ok(n, c, h, wd, o)) return e2::E2_BAD_SHAPE;

@@ -10,6 +10,8 @@
 // with 1x1, 1x2, 2x1 and 2x2 sub-kernels (k = 3; k = 1 has class (0, 0) only, one tap), each over a
 // quarter of the positions. The zeros of a zero-upsampled plane (3/4 of its products) never reach a
 // multiplier, and the four passes together take as many cycles as one pass over the whole plane.
+// Both strides run the same pass (bwd_data_mac), over a tap set (BwdTaps): all k x k taps of the
+// padded plane at stride 1, one parity class at stride 2.
 // The OC x k x k products of a position are summed in 32 bits (|sum| <= OC*k*k*2^22 < 2^31, checked
 // below) and added once into the 48-bit accumulator: narrower adders, one accumulator access per pass.
 #ifndef E2_CONV_BWD_DATA_H
@@ -20,13 +22,47 @@
 
 namespace e2 {
 
-template <class T, int K, int PC, int OC, bool REP, int PLANE>
+// Taps of parity class A along one axis (k = K): the first tap, and how many (every other one).
+template <int K, int A> struct ParityTaps {
+    static const int first = (A + (K - 1) / 2) % 2;
+    static const int count = (K - first + 1) / 2;
+};
+
+// The taps one pass sums: count of them; tap(n) indexes the pass's k x k weights, offset(n, row) is
+// where it reads the gradient plane relative to the position (row: the plane's row stride).
+// Stride 1: every tap of the flipped kernel over the padded plane.
+// Stride 2, parity class (A, B): the taps (i, j) with i = A + p, j = B + p (mod 2), reading the plain
+// gradient plane at ((A + p - i) / 2, (B + p - j) / 2).
+template <int K, int S, int A = 0, int B = 0> struct BwdTaps;
+template <int K> struct BwdTaps<K, 1, 0, 0> {
+    static const int count = K * K;
+    static constexpr int tap(int n) { return n; }
+    static constexpr int offset(int n, int row) { return n / K * row + n % K; }
+};
+template <int K, int A, int B> struct BwdTaps<K, 2, A, B> {
+    static const int P = (K - 1) / 2;
+    static const int I0 = ParityTaps<K, A>::first, TI = ParityTaps<K, A>::count;
+    static const int J0 = ParityTaps<K, B>::first, TJ = ParityTaps<K, B>::count;
+    static const int count = TI * TJ;  // 0 for the odd classes of k = 1: the pass is not called
+    static const int TJ1 = TJ > 0 ? TJ : 1;
+    static constexpr int tap(int n) { return (I0 + 2 * (n / TJ1)) * K + J0 + 2 * (n % TJ1); }
+    static constexpr int offset(int n, int row) {
+        return (A + P - (I0 + 2 * (n / TJ1))) / 2 * row + (B + P - (J0 + 2 * (n % TJ1))) / 2;
+    }
+};
+
+// One pass: acc[pc][base + q] += sum_{oc, n} wb[oc][pc][tap(n)] * gb[oc][q + offset(n)] for q < nq.
+template <class T, class Taps, int K, int PC, int OC, bool REP, int PLANE>
 void bwd_data_mac(const typename Buf<T>::g_t (*E2_RESTRICT gb)[PLANE], const typename Buf<T>::w_t wb[OC][PC][K * K],
-                  typename T::acc48_t (*E2_RESTRICT acc)[PLANE], int nq, int wp) {
+                  typename T::acc48_t (*E2_RESTRICT acc)[PLANE], int base, int nq, int row) {
 #pragma HLS INLINE off
     // OC*k*k products of |g*w| <= 2^15 * 2^7 each must fit the 32-bit partial sum.
     typedef char partial_sum_fits_32_bits[(OC * K * K) * (1L << 22) < (1L << 31) ? 1 : -1];
     (void)sizeof(partial_sum_fits_32_bits);
+    const int NT = Taps::count;
+    int off[NT > 0 ? NT : 1];
+#pragma HLS ARRAY_PARTITION variable=off complete dim=0
+    for (int t = 0; t < NT; ++t) off[t] = Taps::offset(t, row);
     for (int q = 0; q < nq; ++q) {
 #pragma HLS PIPELINE II=1
         E2_UNROLL for (int pc = 0; pc < PC; ++pc) {
@@ -34,21 +70,29 @@ void bwd_data_mac(const typename Buf<T>::g_t (*E2_RESTRICT gb)[PLANE], const typ
             typename T::sum32_t s = 0;
             E2_UNROLL for (int oc = 0; oc < OC; ++oc) {
 #pragma HLS UNROLL
-                E2_UNROLL for (int i = 0; i < K; ++i) {
+                E2_UNROLL for (int t = 0; t < NT; ++t) {
 #pragma HLS UNROLL
-                    E2_UNROLL for (int j = 0; j < K; ++j) {
-#pragma HLS UNROLL
-                        const int copy = oc * Copies<K, REP>::n + (REP ? i * K + j : 0);
-                        const typename T::pgw_t p = wb[oc][pc][i * K + j] * gb[copy][q + i * wp + j];
+                    const int copy = oc * Copies<K, REP>::n + (REP ? Taps::tap(t) : 0);
+                    const typename T::pgw_t p = wb[oc][pc][Taps::tap(t)] * gb[copy][q + off[t]];
 #pragma HLS BIND_OP variable=p op=mul impl=dsp
-                        s += p;
-                    }
+                    s += p;
                 }
             }
-            acc[pc][q] += s;
+            acc[pc][base + q] += s;
         }
     }
 }
+
+// The pass as a class, for the same reason as FwdPass (conv_fwd.h): the g++ build puts a vpmaddwd
+// version in its place (hls/csim/mac_avx2.h).
+template <class T, class Taps, int K, int PC, int OC, bool REP, int PLANE>
+struct BwdDataPass {
+    static void run(const typename Buf<T>::g_t (*gb)[PLANE], const typename Buf<T>::w_t wb[OC][PC][K * K],
+                    typename T::acc48_t (*acc)[PLANE], int base, int nq, int row) {
+#pragma HLS INLINE
+        bwd_data_mac<T, Taps, K, PC, OC, REP, PLANE>(gb, wb, acc, base, nq, row);
+    }
+};
 
 // Positions per stacked plane in the g++ build (plane.h): the accumulator planes and every gradient
 // channel's plane of one pass stay in the L2 cache.
@@ -103,7 +147,7 @@ void conv_bwd_data_core(const typename T::g_t *gy, const typename T::w_t *w, typ
                                                : typename Buf<T>::w_t(0);
                         }
                 }
-                bwd_data_mac<T, K, PC, OC, REP, PLANE>(gb + (REP ? 0 : o0 * COPIES), wb, acc, g.nq, g.xs);
+                BwdDataPass<T, BwdTaps<K, 1>, K, PC, OC, REP, PLANE>::run(gb + (REP ? 0 : o0 * COPIES), wb, acc, 0, g.nq, g.xs);
             }
             for (int b = 0; b < g.nb; ++b)
                 for (int pc = 0; pc < PC && c0 + pc < c; ++pc) {
@@ -145,52 +189,6 @@ void load_grad_s2(const Src *src, bool valid, Dst *dst, long stride, int ho, int
         for (int t = 0; t < COPIES; ++t) {
 #pragma HLS UNROLL
             drow[t * stride + wo] = 0;
-        }
-    }
-}
-
-// Taps of parity class A along one axis (k = K): the first tap, and how many (every other one).
-template <int K, int A> struct ParityTaps {
-    static const int first = (A + (K - 1) / 2) % 2;
-    static const int count = (K - first + 1) / 2;
-};
-
-// One parity class (A, B): acc[pc][base + q] += sum_{oc, taps} wb[oc][pc][i*K+j] * gb[oc][q + off(i, j)]
-// over the class's flat positions q = u * gs + v (v >= its width: junk, never stored).
-template <class T, int K, int A, int B, int PC, int OC, bool REP, int PLANE>
-void bwd_data_class_mac(const typename Buf<T>::g_t (*E2_RESTRICT gb)[PLANE], const typename Buf<T>::w_t wb[OC][PC][K * K],
-                        typename T::acc48_t (*E2_RESTRICT acc)[PLANE], int base, int nq, int gs) {
-#pragma HLS INLINE off
-    typedef char partial_sum_fits_32_bits[(OC * K * K) * (1L << 22) < (1L << 31) ? 1 : -1];
-    (void)sizeof(partial_sum_fits_32_bits);
-    const int P = (K - 1) / 2;
-    const int I0 = ParityTaps<K, A>::first, TI = ParityTaps<K, A>::count;
-    const int J0 = ParityTaps<K, B>::first, TJ = ParityTaps<K, B>::count;
-    int off[TI * TJ > 0 ? TI * TJ : 1];
-#pragma HLS ARRAY_PARTITION variable=off complete dim=0
-    for (int ti = 0; ti < TI; ++ti)
-        for (int tj = 0; tj < TJ; ++tj)
-            off[ti * TJ + tj] = (A + P - (I0 + 2 * ti)) / 2 * gs + (B + P - (J0 + 2 * tj)) / 2;
-    for (int q = 0; q < nq; ++q) {
-#pragma HLS PIPELINE II=1
-        E2_UNROLL for (int pc = 0; pc < PC; ++pc) {
-#pragma HLS UNROLL
-            typename T::sum32_t s = 0;
-            E2_UNROLL for (int oc = 0; oc < OC; ++oc) {
-#pragma HLS UNROLL
-                E2_UNROLL for (int ti = 0; ti < TI; ++ti) {
-#pragma HLS UNROLL
-                    E2_UNROLL for (int tj = 0; tj < TJ; ++tj) {
-#pragma HLS UNROLL
-                        const int t = (I0 + 2 * ti) * K + J0 + 2 * tj;
-                        const int copy = oc * Copies<K, REP>::n + (REP ? t : 0);
-                        const typename T::pgw_t p = wb[oc][pc][t] * gb[copy][q + off[ti * TJ + tj]];
-#pragma HLS BIND_OP variable=p op=mul impl=dsp
-                        s += p;
-                    }
-                }
-            }
-            acc[pc][base + q] += s;
         }
     }
 }
@@ -237,11 +235,11 @@ void conv_bwd_data_core_s2(const typename T::g_t *gy, const typename T::w_t *w, 
                 }
                 // a class with no taps (k = 1, odd rows or columns) keeps its zeros
                 if (ParityTaps<K, 0>::count > 0)
-                    bwd_data_class_mac<T, K, 0, 0, PC, OC, REP, PLANE>(gbo, wb, acc, 0, hu0 * gs, gs);
+                    BwdDataPass<T, BwdTaps<K, 2, 0, 0>, K, PC, OC, REP, PLANE>::run(gbo, wb, acc, 0, hu0 * gs, gs);
                 if (ParityTaps<K, 1>::count > 0) {
-                    bwd_data_class_mac<T, K, 0, 1, PC, OC, REP, PLANE>(gbo, wb, acc, csub, hu0 * gs, gs);
-                    bwd_data_class_mac<T, K, 1, 0, PC, OC, REP, PLANE>(gbo, wb, acc, 2 * csub, hu1 * gs, gs);
-                    bwd_data_class_mac<T, K, 1, 1, PC, OC, REP, PLANE>(gbo, wb, acc, 3 * csub, hu1 * gs, gs);
+                    BwdDataPass<T, BwdTaps<K, 2, 0, 1>, K, PC, OC, REP, PLANE>::run(gbo, wb, acc, csub, hu0 * gs, gs);
+                    BwdDataPass<T, BwdTaps<K, 2, 1, 0>, K, PC, OC, REP, PLANE>::run(gbo, wb, acc, 2 * csub, hu1 * gs, gs);
+                    BwdDataPass<T, BwdTaps<K, 2, 1, 1>, K, PC, OC, REP, PLANE>::run(gbo, wb, acc, 3 * csub, hu1 * gs, gs);
                 }
             }
             for (int pc = 0; pc < PC && c0 + pc < c; ++pc) {

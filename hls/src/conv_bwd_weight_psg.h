@@ -117,6 +117,28 @@ void psg_full_mac(const typename Buf<T>::px_t (*E2_RESTRICT xb)[PLANE], const ty
     }
 }
 
+// Phase 1 of one tile as a class: the AVX2 build of g++ puts a register-blocked version in its place
+// (hls/csim/mac_avx2.h).
+template <class T, int K, int S, int PO, int PC, bool REP, int PLANE>
+struct PsgMsbPass {
+    static void run(const typename Buf<T>::pg_t (*xmb)[PLANE], const typename Buf<T>::pg_t (*gmb)[PLANE],
+                    typename T::acc32_t acc[PO][PC][K * K], const Geometry &g) {
+#pragma HLS INLINE
+        psg_msb_mac<T, K, S, PO, PC, REP, PLANE>(xmb, gmb, acc, g);
+    }
+};
+
+// Phase 2 of one job as a class: the g++ build puts a CPU version in its place (hls/csim/psg_cpu.h)
+// that skips the weights a job does not need instead of multiplying zeros for them.
+template <class T, int K, int S, int PO, int PC, bool REP, int PLANE>
+struct PsgFullPass {
+    static void run(const typename Buf<T>::px_t (*xb)[PLANE], const typename Buf<T>::pg_t (*gb)[PLANE],
+                    const bool need[PO * PC * K * K], typename T::acc48_t acc[PO][PC][K * K], const Geometry &g) {
+#pragma HLS INLINE
+        psg_full_mac<T, K, S, PO, PC, REP, PLANE>(xb, gb, need, acc, g);
+    }
+};
+
 template <class V>
 inline int sgn(const V &v) {
     return v > 0 ? 1 : (v < 0 ? -1 : 0);
@@ -187,7 +209,7 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
                         load_x_pass<S, K, 4, COPIES>(x, c, c0, PC, nn, xplane, xmb, gp);
                         load_g_pass<6>(gy, o, o0, PO, nn, gplane, gb, gp);
                     }
-                    psg_msb_mac<T, K, S, PO, PC, REP, PLANE>(xmb + (resident ? c0 * COPIES : 0), gb + (resident ? o0 : 0),
+                    PsgMsbPass<T, K, S, PO, PC, REP, PLANE>::run(xmb + (resident ? c0 * COPIES : 0), gb + (resident ? o0 : 0),
                                                              acc, gp);
                 }
                 for (int po = 0; po < PO && o0 + po < o; ++po)
@@ -264,8 +286,8 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
                 load_x_pass<S, K, 0, COPIES>(x, c, job.c0, PC, nn, xplane, xb, gp);
                 load_g_pass<0>(gy, o, job.o0, PO, nn, gplane, gb, gp);
             }
-            psg_full_mac<T, K, S, PO, PC, REP, PLANE>(xb + (resident ? job.c0 * COPIES : 0),
-                                                      gb + (resident ? job.o0 : 0), job.need, acc, gp);
+            PsgFullPass<T, K, S, PO, PC, REP, PLANE>::run(xb + (resident ? job.c0 * COPIES : 0),
+                                                          gb + (resident ? job.o0 : 0), job.need, acc, gp);
         }
         for (int wi = 0; wi < NW; ++wi) {
 #pragma HLS PIPELINE II=1

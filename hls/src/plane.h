@@ -3,7 +3,9 @@
 // Every local plane is stored flat, so that a convolution is one pipelined loop over flat output
 // positions q = h*qs + w with constant tap offsets and no border tests inside it.
 //
-// Stride 1: an input plane is the zero-padded image, row-major with row stride xs = W + 2p; tap
+// Stride 1: an input plane is the zero-padded image, row-major with row stride xs = W + p: each row
+// holds its p left padding columns and its W pixels, and the right padding of a row is the left
+// padding of the next (flat reads run on into it), so a row costs one junk output column, not 2p. Tap
 // (i, j) of output q reads element q + i*xs + j.
 // Stride 2: an input plane is stored polyphase, as four sub-planes (row parity a, column parity b),
 // each row-major with row stride xs = ceil((W + 2p) / 2); padded pixel (r, c) sits in sub-plane
@@ -13,9 +15,10 @@
 // (forward) or multiplied by a zero gradient (weight gradient). Reads run up to two rows past a
 // (sub-)plane, hence two rows of slack (MAX_PLANE).
 // Stacking: nb images may share one buffer plane, image b at offset b * pitch in every sub-plane and
-// output plane (pitch = the rows of one (sub-)plane image); the loop over q then runs through all of
-// them at once, and the rows between two images' outputs are junk like the junk columns. The
-// hardware holds one image (nb = 1); the weight-gradient kernel of the g++ build stacks the batch.
+// output plane (pitch = the rows of one (sub-)plane image; at stride 1 the bottom padding rows of an
+// image are the top padding rows of the next, so pitch is H + p rows); the loop over q then runs
+// through all of them at once, and the rows between two images' outputs are junk like the junk
+// columns. The hardware holds one image (nb = 1); the g++ build stacks images (plane.h users).
 #ifndef E2_PLANE_H
 #define E2_PLANE_H
 
@@ -43,10 +46,11 @@ inline Geometry geometry(int h, int w, int k, int s, int nb = 1) {
     g.wo = (w + 2 * g.p - k) / s + 1;
     g.hp = h + 2 * g.p;
     g.wp = w + 2 * g.p;
-    g.xs = (g.wp + s - 1) / s;
+    // stride 2 keeps whole padded rows and images: the polyphase split needs their parity
+    g.xs = s == 1 ? w + g.p : (g.wp + 1) / 2;
     g.qs = g.xs;
     g.nb = nb;
-    g.pitch = (g.hp + s - 1) / s * g.xs;
+    g.pitch = (s == 1 ? h + g.p : (g.hp + 1) / 2) * g.xs;
     g.nq = (nb - 1) * g.pitch + g.ho * g.qs;
     g.sub = nb * g.pitch + 2 * g.xs;
     return g;
@@ -140,17 +144,18 @@ void load_grad(const Src *src, bool valid, Dst *dst, const Geometry &g, int img 
 }
 
 // Stride-1 backward data: output gradient g [h][w] -> image slot img of the padded plane of geometry g
-// (k, stride 1): element (r, c) holds g[r - p][c - p] where in range, else 0; the last slot also
-// writes the two slack rows. Backward-data is then a correlation of this plane with the flipped kernel.
+// (k, stride 1; rows of xs = w + p, as the input planes): element (r, c) holds g[r - p][c - p] where in
+// range, else 0; the last slot also writes the two slack rows. Backward-data is then a correlation of
+// this plane with the flipped kernel.
 template <int COPIES, class Src, class Dst>
 void load_padded(const Src *src, bool valid, Dst *dst, long stride, const Geometry &g, int img = 0) {
 #pragma HLS INLINE off
-    const int rows = g.hp + (img == g.nb - 1 ? 2 : 0);
+    const int rows = g.pitch / g.xs + (img == g.nb - 1 ? 2 : 0);
     dst += (long)img * g.pitch;
     for (int r = 0; r < rows; ++r) {
         const int y = r - g.p;
         const bool row_in = valid && y >= 0 && y < g.h;
-        Dst *drow = dst + r * g.wp;
+        Dst *drow = dst + r * g.xs;
         for (int c = 0; c < g.p; ++c)
             for (int t = 0; t < COPIES; ++t) {
 #pragma HLS UNROLL
@@ -173,7 +178,7 @@ void load_padded(const Src *src, bool valid, Dst *dst, long stride, const Geomet
                     drow[t * stride + g.p + c] = 0;
                 }
         }
-        for (int c = g.p + g.w; c < g.wp; ++c)
+        for (int c = g.p + g.w; c < g.xs; ++c)
             for (int t = 0; t < COPIES; ++t) {
 #pragma HLS UNROLL
                 drow[t * stride + c] = 0;
