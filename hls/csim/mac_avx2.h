@@ -37,6 +37,9 @@ int32_t *scratch(long count) {
     return buf.get();
 }
 
+// One lane of pairs: lo in the low half, hi in the high half (both int16 values).
+inline int32_t pack(int32_t lo, int32_t hi) { return (int32_t)(uint16_t)(int16_t)lo | (int32_t)((uint32_t)hi << 16); }
+
 // dst[i] = (uint16) a[i] | b[i] << 16 for i in [0, n): two int16 planes -> one plane of pairs.
 inline void interleave(const int16_t *a, const int16_t *b, int32_t *dst, long n) {
     long i = 0;
@@ -48,7 +51,7 @@ inline void interleave(const int16_t *a, const int16_t *b, int32_t *dst, long n)
         _mm256_storeu_si256((__m256i *)(dst + i), _mm256_unpacklo_epi16(va, vb));
         _mm256_storeu_si256((__m256i *)(dst + i + 8), _mm256_unpackhi_epi16(va, vb));
     }
-    for (; i < n; ++i) dst[i] = (int32_t)(uint16_t)a[i] | ((int32_t)b[i] << 16);
+    for (; i < n; ++i) dst[i] = pack(a[i], b[i]);
 }
 
 // The same from two int32 planes holding int16 values (the backward-data gradient planes).
@@ -59,7 +62,7 @@ inline void interleave(const int32_t *a, const int32_t *b, int32_t *dst, long n)
         const __m256i vb = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(b + i)), 16);
         _mm256_storeu_si256((__m256i *)(dst + i), _mm256_blend_epi16(va, vb, 0xAA));
     }
-    for (; i < n; ++i) dst[i] = (int32_t)(uint16_t)a[i] | ((int32_t)b[i] << 16);
+    for (; i < n; ++i) dst[i] = pack(a[i], b[i]);
 }
 
 // The register block of both passes: a[r][h] += sum_j vpmaddwd(pairs[base[j] + q + 8h ...], w[j][r0 + r]
@@ -131,8 +134,6 @@ void add_lanes(Acc *acc, const __m256i (&a)[2], int rem) {
     _mm256_store_si256((__m256i *)(v + 8), a[1]);
     for (int l = 0; l < rem; ++l) acc[l] += v[l];
 }
-
-inline int32_t pack(int32_t lo, int32_t hi) { return (int32_t)(uint16_t)(int16_t)lo | (int32_t)((uint32_t)hi << 16); }
 
 }  // namespace avx2
 
