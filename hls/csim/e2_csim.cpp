@@ -31,7 +31,7 @@ struct Plane {
 const int FWD_PO = 8, FWD_CC = 4;
 const int BWD_PC = 8, BWD_OC = 16;
 #else
-const int FWD_PO = 8, FWD_CC = 4;
+const int FWD_PO = 8, FWD_CC = 1;
 const int BWD_PC = 8, BWD_OC = 1;
 #endif
 // The weight gradient keeps a plane for every channel (resident), so a small tile costs no reloads: it
