@@ -112,9 +112,14 @@ __attribute__((always_inline)) inline void madd_block(const int32_t *pairs, cons
 const int SLACK = 16;
 
 // Interleaves NP pairs of planes (plane i at first + i * stride) into scratch SLOT, one plane of pairs
-// per pair, followed by SLACK zeros, and sets base[p * T + t] to where (pair p, tap t) starts in them.
+// per pair holding every element that nq positions read through the T tap offsets off[], followed by
+// SLACK zeros, and sets base[p * T + t] to where (pair p, tap t) starts in them.
 template <int SLOT, int NP, int T, class P>
-const int32_t *pair_up(const P *first, long stride, const int *off, long span, long *base) {
+const int32_t *pair_up(const P *first, long stride, const int *off, long nq, long *base) {
+    int reach = 0;
+    for (int t = 0; t < T; ++t)
+        if (off[t] > reach) reach = off[t];
+    const long span = nq + reach;
     int32_t *pairs = scratch<SLOT>(NP * span + SLACK);
     for (int p = 0; p < NP; ++p) {
         interleave(first + 2 * p * stride, first + (2 * p + 1) * stride, pairs + p * span, span);
@@ -146,20 +151,15 @@ struct FwdPass<NativeTypes, K, S, PO, CC, false, PLANE> {
     static void run(const int16_t (*xb)[PLANE], const int32_t wb[PO][CC][T], int32_t (*acc)[PLANE],
                     const Geometry &g) {
         int off[T];
-        int reach = 0;
-        for (int t = 0; t < T; ++t) {
-            off[t] = tap_offset<S>(g, t / K, t % K);
-            if (off[t] > reach) reach = off[t];
-        }
-        const long nq = g.nq, span = nq + reach;  // every element a tap reads
+        for (int t = 0; t < T; ++t) off[t] = tap_offset<S>(g, t / K, t % K);
+        const long nq = g.nq;
         // per (pair, tap) j: where its operands start in the pair planes, and the PO weight pairs
         long base[NP * T];
-        const int32_t *pairs = avx2::pair_up<0, NP, T>(xb[0], PLANE, off, span, base);
+        const int32_t *pairs = avx2::pair_up<0, NP, T>(xb[0], PLANE, off, nq, base);
         int32_t wp[NP * T][PO];
         for (int j = 0; j < NP * T; ++j)
             for (int po = 0; po < PO; ++po) wp[j][po] = avx2::pack(wb[po][2 * (j / T)][j % T], wb[po][2 * (j / T) + 1][j % T]);
-        // Register blocks of 4 output channels x 16 positions (8 accumulators, two operand vectors and a
-        // broadcast: 11 of the 16 ymm registers), kept over every (pair, tap).
+        // register blocks of 4 output channels x 16 positions (madd_block)
         const long nq16 = nq / 16 * 16;
         for (int p0 = 0; p0 < PO; p0 += 4)
             for (long q = 0; q < nq16; q += 16) {
@@ -205,14 +205,9 @@ struct BwdDataPass<NativeTypes, Taps, K, PC, OC, false, PLANE> {
                     int nq, int row) {
         if (Taps::count == 0) return;
         int off[NT];
-        int reach = 0;
-        for (int n = 0; n < NT; ++n) {
-            off[n] = Taps::offset(n, row);
-            if (off[n] > reach) reach = off[n];
-        }
-        const long span = nq + reach;
+        for (int n = 0; n < NT; ++n) off[n] = Taps::offset(n, row);
         long base[NP * NT];
-        const int32_t *pairs = avx2::pair_up<1, NP, NT>(gb[0], PLANE, off, span, base);
+        const int32_t *pairs = avx2::pair_up<1, NP, NT>(gb[0], PLANE, off, nq, base);
         int32_t wq[NP * NT][PC];
         for (int j = 0; j < NP * NT; ++j) {
             const int t = Taps::tap(j % NT), p = j / NT;
