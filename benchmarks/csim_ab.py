@@ -17,7 +17,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import ctypes  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -27,18 +26,6 @@ from e2train.fabric.bounds import resnet_cifar_convs  # noqa: E402
 from e2train.fabric.selftest import random_layer  # noqa: E402
 
 KERNELS = ("fwd", "bwd_data", "psg")
-
-
-def load(path: str) -> csim.CsimFabric:
-    """A csim fabric on the fast path of the library at ``path`` (not the project's cached build)."""
-    lib = ctypes.CDLL(os.path.abspath(path))
-    csim._declare(lib, "e2_")
-    lib.e2_max_hw.restype = ctypes.c_int
-    saved, csim._lib = csim._lib, lib
-    try:
-        return csim.CsimFabric("fast")
-    finally:
-        csim._lib = saved
 
 
 def kernel_seconds(fab, layers) -> list[float]:
@@ -63,7 +50,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args()
-    fabs = {"old": load(args.old), "new": load(args.new)}
+    fabs = {
+        name: csim.CsimFabric("fast", library=csim.open_library(os.path.abspath(path)))
+        for name, path in (("old", args.old), ("new", args.new))
+    }
     rng = np.random.default_rng(0)
     layers = [(s, *random_layer(rng, s.n, s.c, s.o, s.h, s.k, s.stride)) for s in resnet_cifar_convs(20, batch=args.batch)]
     best = {k: [float("inf")] * len(KERNELS) for k in fabs}

@@ -251,20 +251,15 @@ def test_non_contiguous_inputs(csim):
 def test_portable_build_matches_reference(tmp_path, monkeypatch):
     """Built for plain x86-64 (no AVX2), the fast path runs the kernels' own loops instead of
     hls/csim/mac_avx2.h: what a machine without AVX2 gets. Same bits."""
-    import ctypes
-
     from e2train.fabric import csim, csim_build
 
     monkeypatch.setenv("E2TRAIN_CSIM_ARCH", "x86-64")
     monkeypatch.setattr(csim_build, "BUILD", tmp_path)
     monkeypatch.setattr(csim_build, "LIBRARY", tmp_path / "libe2csim_portable.so")
     monkeypatch.setattr(csim_build, "UNITS", {csim_build.HLS / "csim" / "e2_csim.cpp": False})
-    lib = ctypes.CDLL(str(csim_build.build_library()))
+    lib = csim.open_library(csim_build.build_library())
     assert lib.e2_avx2_passes() == 0
-    csim._declare(lib, "e2_")
-    lib.e2_max_hw.restype = ctypes.c_int
-    monkeypatch.setattr(csim, "_lib", lib)
-    portable = csim.CsimFabric("fast")
+    portable = csim.CsimFabric("fast", library=lib)
     rng = np.random.default_rng(3)
     for k, s in ((3, 1), (3, 2), (1, 1), (1, 2)):
         for kind in ("rand", "min"):

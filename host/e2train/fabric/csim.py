@@ -40,6 +40,17 @@ def _declare(lib, prefix: str) -> None:
         getattr(lib, f"{prefix}{k}").restype = i
 
 
+def open_library(path):
+    """A csim library at ``path`` with its entry points declared: the fast path always, the ap path
+    (the synthesizable tops) where the library has it."""
+    lib = ctypes.CDLL(str(path))
+    for prefix in ("e2_", "e2_ap_"):
+        if hasattr(lib, f"{prefix}conv_fwd"):
+            _declare(lib, prefix)
+            getattr(lib, f"{prefix}max_hw").restype = ctypes.c_int
+    return lib
+
+
 def load_library(rebuild: bool = False):
     """Build (if needed) and load the csim library once per process."""
     global _lib
@@ -48,12 +59,7 @@ def load_library(rebuild: bool = False):
             path = build_library(force=rebuild)
         except BuildError as exc:
             raise BackendUnavailable(f"fabric backend 'csim' cannot be built: {exc}") from exc
-        lib = ctypes.CDLL(str(path))
-        _declare(lib, "e2_")
-        _declare(lib, "e2_ap_")
-        lib.e2_max_hw.restype = ctypes.c_int
-        lib.e2_ap_max_hw.restype = ctypes.c_int
-        _lib = lib
+        _lib = open_library(path)
     return _lib
 
 
@@ -62,10 +68,12 @@ class CsimFabric(Fabric):
 
     name = "csim"
 
-    def __init__(self, path: str = "fast", rebuild: bool = False):
+    def __init__(self, path: str = "fast", rebuild: bool = False, library=None):
+        """``library``: a library from ``open_library`` instead of the project's build (another build
+        to compare with, as tests/test_csim_fabric.py and benchmarks/csim_ab.py do)."""
         if path not in ("fast", "ap"):
             raise ValueError(f"csim path must be 'fast' or 'ap', got {path!r}")
-        self.lib = load_library(rebuild)
+        self.lib = library if library is not None else load_library(rebuild)
         self.path = path
         self._prefix = "e2_" if path == "fast" else "e2_ap_"
         self.max_hw = self.lib.e2_max_hw() if path == "fast" else self.lib.e2_ap_max_hw()
@@ -133,4 +141,4 @@ class CsimFabric(Fabric):
                          max_abs_msb=int(top.value))
 
 
-__all__ = ["CsimFabric", "load_library", "fixed"]
+__all__ = ["CsimFabric", "load_library", "open_library", "fixed"]
