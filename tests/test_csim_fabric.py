@@ -107,15 +107,27 @@ def test_resnet_sized_layer_with_extremes(csim):
 @pytest.mark.parametrize("k, s", [(3, 1), (3, 2), (1, 1), (1, 2)])
 @pytest.mark.parametrize("kind", ["rand", "min", "sparse"])
 def test_channel_counts_across_the_cpu_tiles(csim, k, s, kind):
-    """Channel counts that cross the g++ build's tiles (forward 8 outputs x 2 input pairs, backward-data
-    8 output pairs x 4 inputs: hls/csim/mac_avx2.h) with remainders, and plane sizes whose positions
-    end in a partial vector."""
+    """Channel counts that cross the g++ build's tiles (forward: blocks of 4 outputs over input-channel
+    pairs, hls/csim/fwd_lanes.h; backward-data 8 output pairs x 4 inputs: hls/csim/mac_avx2.h) with
+    remainders, and plane sizes whose positions end in a partial vector."""
     rng = np.random.default_rng(11)
     n, c, o = 2, 11, 35
     for h, w in ((9, 7), (5, 5)):
         x, wt, g, _, _ = make((n, c, o, h, w, k, s, kind, kind, kind, int(rng.integers(2**32))))
         assert same(csim.conv_fwd(x, wt, s), ref.conv_fwd(x, wt, s))
         assert same(csim.conv_bwd_data(g, wt, s, (h, w)), ref.conv_bwd_data(g, wt, s, (h, w)))
+
+
+@pytest.mark.parametrize("k, s", [(3, 1), (3, 2), (1, 1), (1, 2)])
+def test_forward_across_image_groups_and_row_bands(csim, k, s):
+    """The AVX2 forward (hls/csim/fwd_lanes.h) holds 8 images in its lanes and packs the input in bands
+    of rows that fit 512 kB: 9 images are a full group and a group of 1; 63 channels of 66 columns
+    make a band of a few rows (several bands, the last one short); 66 columns end in a partial vector
+    of the 8 x 8 transposes, and at stride 2 the 33 output columns are odd."""
+    rng = np.random.default_rng(12)
+    for kind in ("rand", "min"):
+        x, wt, _, _, _ = make((9, 63, 6, 21, 66, k, s, kind, kind, "zeros", int(rng.integers(2**32))))
+        assert same(csim.conv_fwd(x, wt, s), ref.conv_fwd(x, wt, s))
 
 
 def test_extreme_values_by_hand(csim):

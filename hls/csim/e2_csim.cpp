@@ -11,6 +11,7 @@
 #include "conv_bwd_data.h"
 #include "conv_bwd_weight_psg.h"
 #include "conv_fwd.h"
+#include "fwd_lanes.h"
 #include "mac_avx2.h"
 #include "psg_cpu.h"
 
@@ -27,8 +28,7 @@ struct Plane {
     static const int size = (MAX_HW_ + 2 + 4) * (MAX_HW_ + 2 + 2);  // as MAX_PLANE (e2_types.h)
 };
 #ifdef __AVX2__
-// mac_avx2.h: forward two input-channel pairs per pass, backward-data eight output-channel pairs
-const int FWD_PO = 8, FWD_CC = 4;
+// mac_avx2.h: backward-data eight output-channel pairs per pass; the forward kernel is fwd_lanes.h
 const int BWD_PC = 8, BWD_OC = 16;
 #else
 const int FWD_PO = 8, FWD_CC = 1;
@@ -62,11 +62,17 @@ V (*planes(int count))[PLANE] {
     return reinterpret_cast<V(*)[PLANE]>(buf.get());
 }
 
+// With AVX2 the forward kernel runs on a CPU schedule of its own (fwd_lanes.h: images in the lanes,
+// no planes), for every image size the fast path takes; otherwise the kernel's core on the planes.
 template <int PLANE>
 int fwd(const int8_t *x, const int8_t *w, int32_t *y, int n, int c, int h, int wd, int o, int k, int s) {
+#ifdef E2_AVX2_PASSES
+    return e2::avx2::conv_fwd_lanes(x, w, y, n, c, h, wd, o, k, s);
+#else
     return e2::conv_fwd_dispatch<NativeTypes, FWD_PO, FWD_CC, false, PLANE>(
         x, w, y, n, c, h, wd, o, k, s, planes<e2::Buf<NativeTypes>::x_t, 0, PLANE>(e2::fwd_input_slots<FWD_CC, false>(c)),
         planes<int32_t, 1, PLANE>(FWD_PO));
+#endif
 }
 
 template <int PLANE>
@@ -97,8 +103,8 @@ extern "C" {
 // Largest input height/width the fast path accepts.
 int e2_max_hw(void) { return LARGE_HW; }
 
-// 1 when the forward and backward-data passes are those of mac_avx2.h (an AVX2 build), 0 when
-// the kernels' own loops run.
+// 1 on an AVX2 build (the forward kernel of fwd_lanes.h, the backward-data and weight-gradient
+// passes of mac_avx2.h), 0 when the kernels' own loops run.
 int e2_avx2_passes(void) {
 #ifdef E2_AVX2_PASSES
     return 1;

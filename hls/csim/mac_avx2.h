@@ -1,11 +1,12 @@
 // Passes of the g++ build written for AVX2 (intrinsics, and the register block in inline asm): the
 // same sums as the kernels' pipelined loops (hls/src), in the order a CPU runs fastest. Included by
-// e2_csim.cpp only; synthesis never sees it.
+// e2_csim.cpp (and fwd_lanes.h, the forward kernel, which shares the register block) only; synthesis
+// never sees it.
 //
-// Why: the forward pass is a map over positions (one product per lane per tap), for which g++ emits
+// Why: backward data is a map over positions (one product per lane per tap), for which g++ emits
 // vpmulld, 8 products per instruction. vpmaddwd makes 16 (two int16 products summed into each int32
-// lane) but g++ only emits it for sums; here it is written out. Two input channels share a lane: their
-// planes are interleaved into pairs (x[c][q], x[c+1][q]) and each weight pair (w[o][c][t], w[o][c+1][t])
+// lane) but g++ only emits it for sums; here it is written out. Two channels share a lane: their
+// planes are interleaved into pairs (g[o][q], g[o+1][q]) and each weight pair (w[o][c][t], w[o+1][c][t])
 // is broadcast, so one vpmaddwd adds both channels' products for 8 positions. Integer sums, so the
 // order does not change a bit (tests/test_csim_fabric.py holds them to the reference).
 #ifndef E2_MAC_AVX2_H
@@ -18,7 +19,6 @@
 
 #include "conv_bwd_data.h"
 #include "conv_bwd_weight_psg.h"
-#include "conv_fwd.h"
 
 #define E2_AVX2_PASSES 1
 
@@ -40,21 +40,8 @@ int32_t *scratch(long count) {
 // One lane of pairs: lo in the low half, hi in the high half (both int16 values).
 inline int32_t pack(int32_t lo, int32_t hi) { return (int32_t)(uint16_t)(int16_t)lo | (int32_t)((uint32_t)hi << 16); }
 
-// dst[i] = (uint16) a[i] | b[i] << 16 for i in [0, n): two int16 planes -> one plane of pairs.
-inline void interleave(const int16_t *a, const int16_t *b, int32_t *dst, long n) {
-    long i = 0;
-    for (; i + 16 <= n; i += 16) {
-        // vpunpck*wd works inside 128-bit halves: order the quadwords first so that the low result
-        // holds positions 0-7 and the high one 8-15
-        const __m256i va = _mm256_permute4x64_epi64(_mm256_loadu_si256((const __m256i *)(a + i)), 0xD8);
-        const __m256i vb = _mm256_permute4x64_epi64(_mm256_loadu_si256((const __m256i *)(b + i)), 0xD8);
-        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_unpacklo_epi16(va, vb));
-        _mm256_storeu_si256((__m256i *)(dst + i + 8), _mm256_unpackhi_epi16(va, vb));
-    }
-    for (; i < n; ++i) dst[i] = pack(a[i], b[i]);
-}
-
-// The same from two int32 planes holding int16 values (the backward-data gradient planes).
+// dst[i] = (uint16) a[i] | b[i] << 16 for i in [0, n): two int32 planes holding int16 values (the
+// backward-data gradient planes) -> one plane of pairs.
 inline void interleave(const int32_t *a, const int32_t *b, int32_t *dst, long n) {
     long i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -65,17 +52,18 @@ inline void interleave(const int32_t *a, const int32_t *b, int32_t *dst, long n)
     for (; i < n; ++i) dst[i] = pack(a[i], b[i]);
 }
 
-// The register block of both passes: a[r][h] += sum_j vpmaddwd(pairs[base[j] + q + 8h ...], w[j][r0 + r]
-// broadcast) for 4 rows r and 16 positions: 8 accumulators, two operands, a broadcast and a product,
-// 12 of the 16 ymm registers. Inlined, so that a[][] lives in registers.
+// The register block of the passes: a[r][h] += sum_j vpmaddwd(pairs[base[j] + q + h * second ...],
+// w[j][r0 + r] broadcast) for 4 rows r and two vectors h (16 consecutive positions when second = 8):
+// 8 accumulators, two operands, a broadcast and a product, 12 of the 16 ymm registers. Inlined, so
+// that a[][] lives in registers.
 template <int W>
 __attribute__((always_inline)) inline void madd_block(const int32_t *pairs, const long *base, const int32_t (*w)[W],
-                                                      int r0, int nj, long q, __m256i (&a)[4][2]) {
+                                                      int r0, int nj, long q, __m256i (&a)[4][2], long second = 8) {
 #pragma GCC unroll 1
     for (int j = 0; j < nj; ++j) {
         const int32_t *x = pairs + base[j] + q;
         const __m256i x0 = _mm256_loadu_si256((const __m256i *)x);
-        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 8));
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + second));
         const int32_t *wj = w[j] + r0;
         // Written out: from intrinsics g++ computes all eight products into fresh registers, then
         // adds and copies them back (8 vmovdqa and a spill per step); here each product goes through
@@ -141,48 +129,6 @@ void add_lanes(Acc *acc, const __m256i (&a)[2], int rem) {
 }
 
 }  // namespace avx2
-
-// Forward pass: acc[po][q] += sum_{cc,t} wb[po][cc][t] * xb[cc][q + off[t]], channels in pairs.
-template <int K, int S, int PO, int CC, int PLANE>
-struct FwdPass<NativeTypes, K, S, PO, CC, false, PLANE> {
-    static_assert(CC % 2 == 0 && PO % 4 == 0, "the AVX2 forward pass takes input channels in pairs, output channels in fours");
-    static const int NP = CC / 2, T = K * K;
-
-    static void run(const int16_t (*xb)[PLANE], const int32_t wb[PO][CC][T], int32_t (*acc)[PLANE],
-                    const Geometry &g) {
-        int off[T];
-        for (int t = 0; t < T; ++t) off[t] = tap_offset<S>(g, t / K, t % K);
-        const long nq = g.nq;
-        // per (pair, tap) j: where its operands start in the pair planes, and the PO weight pairs
-        long base[NP * T];
-        const int32_t *pairs = avx2::pair_up<0, NP, T>(xb[0], PLANE, off, nq, base);
-        int32_t wp[NP * T][PO];
-        for (int j = 0; j < NP * T; ++j)
-            for (int po = 0; po < PO; ++po) wp[j][po] = avx2::pack(wb[po][2 * (j / T)][j % T], wb[po][2 * (j / T) + 1][j % T]);
-        // register blocks of 4 output channels x 16 positions (madd_block)
-        const long nq16 = nq / 16 * 16;
-        for (int p0 = 0; p0 < PO; p0 += 4)
-            for (long q = 0; q < nq16; q += 16) {
-                __m256i a[4][2];
-                E2_UNROLL for (int po = 0; po < 4; ++po) {
-                    a[po][0] = _mm256_loadu_si256((const __m256i *)(acc[p0 + po] + q));
-                    a[po][1] = _mm256_loadu_si256((const __m256i *)(acc[p0 + po] + q + 8));
-                }
-                avx2::madd_block<PO>(pairs, base, wp, p0, NP * T, q, a);
-                E2_UNROLL for (int po = 0; po < 4; ++po) {
-                    _mm256_storeu_si256((__m256i *)(acc[p0 + po] + q), a[po][0]);
-                    _mm256_storeu_si256((__m256i *)(acc[p0 + po] + q + 8), a[po][1]);
-                }
-            }
-        if (nq > nq16)
-            for (int p0 = 0; p0 < PO; p0 += 4) {
-                __m256i a[4][2];
-                E2_UNROLL for (int po = 0; po < 4; ++po) a[po][0] = a[po][1] = _mm256_setzero_si256();
-                avx2::madd_block<PO>(pairs, base, wp, p0, NP * T, nq16, a);
-                for (int po = 0; po < 4; ++po) avx2::add_lanes(acc[p0 + po] + nq16, a[po], (int)(nq - nq16));
-            }
-    }
-};
 
 // Backward data, one pass of a tap set (conv_bwd_data.h: all k x k taps at stride 1, a parity class at
 // stride 2): acc[pc][base + q] += sum_{oc,n} wb[oc][pc][tap(n)] * gb[oc][q + offset(n)], output channels

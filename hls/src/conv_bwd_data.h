@@ -83,8 +83,9 @@ void bwd_data_mac(const typename Buf<T>::g_t (*E2_RESTRICT gb)[PLANE], const typ
     }
 }
 
-// The pass as a class, for the same reason as FwdPass (conv_fwd.h): the g++ build puts a vpmaddwd
-// version in its place (hls/csim/mac_avx2.h).
+// The pass as a class: the g++ build puts a vpmaddwd version with the same sums in its place for
+// NativeTypes (hls/csim/mac_avx2.h, channel pairs through vpmaddwd, which g++ does not emit for a map);
+// synthesis, the ApTypes path and builds without AVX2 run bwd_data_mac itself.
 template <class T, class Taps, int K, int PC, int OC, bool REP, int PLANE>
 struct BwdDataPass {
     static void run(const typename Buf<T>::g_t (*gb)[PLANE], const typename Buf<T>::w_t wb[OC][PC][K * K],

@@ -47,19 +47,8 @@ void fwd_mac(const typename Buf<T>::x_t (*E2_RESTRICT xb)[PLANE], const typename
     }
 }
 
-// The pass as a class: the g++ build puts a hand-vectorised pass with the same sums in its place for
-// NativeTypes (hls/csim/mac_avx2.h, channel pairs through vpmaddwd, which g++ does not emit for a map);
-// synthesis, the ApTypes path and builds without AVX2 run fwd_mac itself.
-template <class T, int K, int S, int PO, int CC, bool REP, int PLANE>
-struct FwdPass {
-    static void run(const typename Buf<T>::x_t (*xb)[PLANE], const typename Buf<T>::w_t wb[PO][CC][K * K],
-                    typename T::acc32_t (*acc)[PLANE], const Geometry &g) {
-#pragma HLS INLINE
-        fwd_mac<T, K, S, PO, CC, REP, PLANE>(xb, wb, acc, g);
-    }
-};
-
-// Positions per stacked plane in the g++ build: the accumulator planes and every input channel's plane
+// Positions per stacked plane in the g++ build without AVX2 (an AVX2 build runs the forward kernel of
+// hls/csim/fwd_lanes.h instead): the accumulator planes and every input channel's plane
 // of one pass stay in the L2 cache.
 const long FWD_STACK_POSITIONS = 2048;
 
@@ -113,7 +102,7 @@ void conv_fwd_core(const typename T::x_t *x, const typename T::w_t *w, typename 
                             wb[po][cc][t] = in ? typename Buf<T>::w_t(w[((long)(o0 + po) * c + c0 + cc) * K * K + t]) : typename Buf<T>::w_t(0);
                         }
                 }
-                FwdPass<T, K, S, PO, CC, REP, PLANE>::run(xb + (REP ? 0 : c0 * COPIES), wb, acc, g);
+                fwd_mac<T, K, S, PO, CC, REP, PLANE>(xb + (REP ? 0 : c0 * COPIES), wb, acc, g);
             }
             for (int b = 0; b < g.nb; ++b)
                 for (int po = 0; po < PO && o0 + po < o; ++po) {

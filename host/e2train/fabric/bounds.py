@@ -9,6 +9,7 @@ shape only: this is a proof over all inputs, not a sample.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .. import fixed
 from .base import out_size
@@ -41,8 +42,10 @@ class ConvShape:
         return self.n * self.o * self.ho * self.wo * self.c * self.k * self.k
 
 
+@lru_cache(maxsize=None)
 def _taps_per_input(size: int, k: int, stride: int) -> int:
-    """Most kernel taps along one axis that any input position receives in the transposed conv."""
+    """Most kernel taps along one axis that any input position receives in the transposed conv.
+    Cached: the backends check every call, and the scan over positions costs more than a small layer."""
     pad = (k - 1) // 2
     n_out = out_size(size, k, stride)
     best = 0
