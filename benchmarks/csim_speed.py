@@ -4,7 +4,7 @@
 
 For every distinct conv shape of ResNet-20 at the given batch: seconds per call (best of --repeat) of
 conv_fwd, conv_bwd_data and conv_bwd_weight_psg (mode psg, beta 0.05) for both backends, GMAC/s, and the
-csim / reference speed ratio. The psg kernel does two weight-gradient sums (MSB, then full where
+csim / reference speed ratio. The two backends' calls alternate (reference, csim, reference, ...). The psg kernel does two weight-gradient sums (MSB, then full where
 needed); GMAC/s counts one layer-MAC per kernel so that the columns compare like with like.
 Then the kernel time of one training iteration: every conv layer of ResNet-20 once through the three
 kernels (the host's BN, ReLU, pooling, loss and optimizer are not in it).
@@ -36,22 +36,22 @@ KERNELS = ("fwd", "bwd_data", "psg")
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
-def best_time(call, repeat: int, clock) -> float:
-    best = float("inf")
+def time_layer(fabs, s, x, w, g, repeat, clock):
+    """Best time of each kernel for each backend; the backends' calls alternate, so that a change in
+    the machine's load (this one's varies by tens of percent over minutes) hits both alike."""
+    best = {name: [float("inf")] * 3 for name in fabs}
     for _ in range(repeat):
-        t0 = clock()
-        call()
-        best = min(best, clock() - t0)
+        for i in range(3):
+            for name, fab in fabs.items():
+                call = (
+                    lambda: fab.conv_fwd(x, w, s.stride),
+                    lambda: fab.conv_bwd_data(g, w, s.stride, (s.h, s.w)),
+                    lambda: fab.conv_bwd_weight_psg(x, g, s.k, s.stride, 3277),
+                )[i]
+                t0 = clock()
+                call()
+                best[name][i] = min(best[name][i], clock() - t0)
     return best
-
-
-def time_layer(fab, s, x, w, g, repeat, clock):
-    calls = (
-        lambda: fab.conv_fwd(x, w, s.stride),
-        lambda: fab.conv_bwd_data(g, w, s.stride, (s.h, s.w)),
-        lambda: fab.conv_bwd_weight_psg(x, g, s.k, s.stride, 3277),
-    )
-    return [best_time(c, repeat, clock) for c in calls]
 
 
 def cpu_name() -> str:
@@ -76,8 +76,9 @@ def main() -> None:
     layers = resnet_cifar_convs(20, batch=args.batch)
     print(f"ResNet-20 conv shapes at batch {args.batch}, one thread, {cpu_name()}, {args.clock} time, "
           f"best of {args.repeat}, load average {os.getloadavg()[0]:.1f}")
-    passes = "AVX2 (hls/csim/mac_avx2.h)" if csim.lib.e2_avx2_passes() else "the kernels' own loops (no AVX2)"
-    print(f"csim forward and backward-data passes: {passes}")
+    passes = ("AVX2 (forward: hls/csim/fwd_lanes.h; backward-data, weight gradient: hls/csim/mac_avx2.h)"
+              if csim.lib.e2_avx2_passes() else "the kernels' own loops (no AVX2)")
+    print(f"csim kernels: {passes}")
     print(f"{'layer':18s} {'shape':22s} " + " ".join(f"{k + ' ref/csim GMAC/s':>26s}" for k in KERNELS))
     per_shape = {}
     tot_mac = {"ref": [0.0] * 3, "csim": [0.0] * 3}
@@ -86,8 +87,7 @@ def main() -> None:
         key = (s.c, s.o, s.h, s.k, s.stride)
         if key not in per_shape:
             x, w, g = random_layer(rng, s.n, s.c, s.o, s.h, s.k, s.stride)
-            per_shape[key] = {"ref": time_layer(ref, s, x, w, g, args.repeat, clock),
-                              "csim": time_layer(csim, s, x, w, g, args.repeat, clock)}
+            per_shape[key] = time_layer({"ref": ref, "csim": csim}, s, x, w, g, args.repeat, clock)
             t = per_shape[key]
             cols = []
             for i in range(3):

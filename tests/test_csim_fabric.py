@@ -262,7 +262,7 @@ def test_non_contiguous_inputs(csim):
 
 def test_portable_build_matches_reference(tmp_path, monkeypatch):
     """Built for plain x86-64 (no AVX2), the fast path runs the kernels' own loops instead of
-    hls/csim/mac_avx2.h: what a machine without AVX2 gets. Same bits."""
+    hls/csim/fwd_lanes.h and hls/csim/mac_avx2.h: what a machine without AVX2 gets. Same bits."""
     from e2train.fabric import csim, csim_build
 
     monkeypatch.setenv("E2TRAIN_CSIM_ARCH", "x86-64")
