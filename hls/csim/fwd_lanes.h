@@ -57,12 +57,13 @@ struct LaneGeometry {
 };
 
 inline LaneGeometry lane_geometry(int n, int c, int h, int w, int o, int k, int s) {
+    const Geometry pg = geometry(h, w, k, s);  // padding and output size as the kernel's planes (plane.h)
     LaneGeometry g;
     g.n = n; g.c = c; g.h = h; g.w = w; g.o = o; g.k = k; g.s = s;
-    g.pad = (k - 1) / 2;
-    g.ho = (h + 2 * g.pad - k) / s + 1;
-    g.wo = (w + 2 * g.pad - k) / s + 1;
-    g.wp = w + 2 * g.pad;
+    g.pad = pg.p;
+    g.ho = pg.ho;
+    g.wo = pg.wo;
+    g.wp = pg.wp;
     g.np = (c + 1) / 2;
     g.cs = (long)g.np * LANES;
     g.rs = g.wp * g.cs;
@@ -144,6 +145,7 @@ __attribute__((noinline)) inline void lanes_block(const int32_t *xb, const long 
 inline void fwd_band(const int32_t *X, const int32_t *WT, const long *base, const LaneGeometry &g, int n0, int r0,
                      int r1, int32_t *stage, int32_t *y) {
     const int nj = g.k * g.k * g.np, wo8 = g.wo / 8 * 8;
+    const int nl = g.n - n0 < LANES ? g.n - n0 : LANES;  // images of the group (the last may be short)
     const long out_plane = (long)g.ho * g.wo;
     for (int o0 = 0; o0 < g.o; o0 += 4) {
         const int32_t(*wt)[4] = reinterpret_cast<const int32_t(*)[4]>(WT + (long)(o0 / 4) * nj * 4);
@@ -158,7 +160,6 @@ inline void fwd_band(const int32_t *X, const int32_t *WT, const long *base, cons
             for (int po = 0; po < 4 && o0 + po < g.o; ++po) {
                 const int32_t *sp = stage + po * (g.wo + 1L) * LANES;
                 int32_t *yp = y + ((long)n0 * g.o + o0 + po) * out_plane + (long)r * g.wo;
-                const int nl = g.n - n0 < LANES ? g.n - n0 : LANES;
                 for (int q = 0; q < wo8; q += 8) {
                     __m256i v[8];
                     for (int j = 0; j < 8; ++j) v[j] = _mm256_loadu_si256((const __m256i *)(sp + (q + j) * LANES));
@@ -186,7 +187,7 @@ inline int conv_fwd_lanes(const int8_t *x, const int8_t *w, int32_t *y, int n, i
     int32_t *X = scratch<2>(band_rows * g.rs);
     int32_t *WT = scratch<3>((long)nob * nj * 4);
     int32_t *stage = scratch<4>(4L * (g.wo + 1) * LANES);
-    long *base = reinterpret_cast<long *>(scratch<5>(2L * nj));
+    long *base = scratch<5, long>(nj);
     for (int j = 0; j < nj; ++j) {
         const int t = j / g.np, p = j % g.np;
         base[j] = (t / k) * g.rs + (t % k) * g.cs + (long)p * LANES;

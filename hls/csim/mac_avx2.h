@@ -25,13 +25,13 @@
 namespace e2 {
 namespace avx2 {
 
-// A scratch buffer per thread and slot, grown on demand and kept between calls.
-template <int SLOT>
-int32_t *scratch(long count) {
-    thread_local std::unique_ptr<int32_t[]> buf;
+// A scratch buffer of V per thread and slot, grown on demand and kept between calls.
+template <int SLOT, class V = int32_t>
+V *scratch(long count) {
+    thread_local std::unique_ptr<V[]> buf;
     thread_local long have = 0;
     if (count > have) {
-        buf.reset(new int32_t[count]);
+        buf.reset(new V[count]);
         have = count;
     }
     return buf.get();
@@ -102,8 +102,8 @@ const int SLACK = 16;
 // Interleaves NP pairs of planes (plane i at first + i * stride) into scratch SLOT, one plane of pairs
 // per pair holding every element that nq positions read through the T tap offsets off[], followed by
 // SLACK zeros, and sets base[p * T + t] to where (pair p, tap t) starts in them.
-template <int SLOT, int NP, int T, class P>
-const int32_t *pair_up(const P *first, long stride, const int *off, long nq, long *base) {
+template <int SLOT, int NP, int T>
+const int32_t *pair_up(const int32_t *first, long stride, const int *off, long nq, long *base) {
     int reach = 0;
     for (int t = 0; t < T; ++t)
         if (off[t] > reach) reach = off[t];

@@ -101,8 +101,8 @@ struct NativeTypes {
 // values are the same):
 //   x_t, w_t, g_t  forward and backward-data planes and weights: the pipelined loop makes one product
 //                  per lane per tap, so 32-bit lanes (vpmulld: 8 products per instruction; int16 lanes
-//                  need mullw + mulhw + two unpacks + two lane permutes to widen the same 16). With
-//                  AVX2 the forward planes are int16: hls/csim/mac_avx2.h pairs them for vpmaddwd.
+//                  need mullw + mulhw + two unpacks + two lane permutes to widen the same 16). An
+//                  AVX2 build has no forward planes (hls/csim/fwd_lanes.h packs its own).
 //   px_t, pg_t     weight-gradient planes (x or x >> 4, and g or g >> 6): the loop over positions is a
 //                  sum per weight, which g++ turns into vpmaddwd (16 int16 products per instruction)
 //                  when the operands are int16.
@@ -115,11 +115,7 @@ template <> struct Buf<ApTypes> {
     typedef ap_int<16> pg_t;
 };
 template <> struct Buf<NativeTypes> {
-#if defined(__AVX2__) && !defined(__SYNTHESIS__)
-    typedef int16_t x_t;  // hls/csim/mac_avx2.h pairs two int16 channels per lane for vpmaddwd
-#else
     typedef int32_t x_t;
-#endif
     typedef int32_t w_t;
     typedef int32_t g_t;
     typedef int16_t px_t;
