@@ -16,7 +16,7 @@ import numpy as np
 
 from e2train.fabric import get_fabric
 from e2train.fabric.bounds import distinct_convs, resnet_cifar_convs
-from e2train.fabric.selftest import random_layer
+from e2train.fabric.selftest import layer_calls, random_layer
 
 
 def best_of(repeat: int, call) -> float:
@@ -42,9 +42,8 @@ def main() -> None:
         x, w, g = random_layer(rng, s.n, s.c, s.o, s.h, s.k, s.stride)
 
         def calls(fab):
-            fab.conv_fwd(x, w, s.stride)
-            fab.conv_bwd_data(g, w, s.stride, (s.h, s.w))
-            fab.conv_bwd_weight_psg(x, g, s.k, s.stride, 3277)
+            for call in layer_calls(fab, s, x, w, g):
+                call()
 
         tc, tb = best_of(args.repeat, lambda: calls(csim)), best_of(args.repeat, lambda: calls(board))
         total_c, total_b = total_c + tc, total_b + tb

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from e2train.fabric import csim  # noqa: E402
 from e2train.fabric.bounds import resnet_cifar_convs  # noqa: E402
-from e2train.fabric.selftest import random_layer  # noqa: E402
+from e2train.fabric.selftest import layer_calls, random_layer  # noqa: E402
 
 KERNELS = ("fwd", "bwd_data", "psg")
 
@@ -31,12 +31,7 @@ KERNELS = ("fwd", "bwd_data", "psg")
 def kernel_seconds(fab, layers) -> list[float]:
     t = [0.0] * len(KERNELS)
     for s, x, w, g in layers:
-        calls = (
-            lambda: fab.conv_fwd(x, w, s.stride),
-            lambda: fab.conv_bwd_data(g, w, s.stride, (s.h, s.w)),
-            lambda: fab.conv_bwd_weight_psg(x, g, s.k, s.stride, 3277),
-        )
-        for i, call in enumerate(calls):
+        for i, call in enumerate(layer_calls(fab, s, x, w, g)):
             t0 = time.process_time()
             call()
             t[i] += time.process_time() - t0

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from e2train.fabric import get_fabric  # noqa: E402
 from e2train.fabric.bounds import resnet_cifar_convs  # noqa: E402
-from e2train.fabric.selftest import random_layer  # noqa: E402
+from e2train.fabric.selftest import layer_calls, random_layer  # noqa: E402
 
 KERNELS = ("fwd", "bwd_data", "psg")
 
@@ -39,17 +39,13 @@ CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 def time_layer(fabs, s, x, w, g, repeat, clock):
     """Best time of each kernel for each backend; the backends' calls alternate, so that a change in
     the machine's load (this one's varies by tens of percent over minutes) hits both alike."""
+    calls = {name: layer_calls(fab, s, x, w, g) for name, fab in fabs.items()}
     best = {name: [float("inf")] * 3 for name in fabs}
     for _ in range(repeat):
         for i in range(3):
-            for name, fab in fabs.items():
-                call = (
-                    lambda: fab.conv_fwd(x, w, s.stride),
-                    lambda: fab.conv_bwd_data(g, w, s.stride, (s.h, s.w)),
-                    lambda: fab.conv_bwd_weight_psg(x, g, s.k, s.stride, 3277),
-                )[i]
+            for name in fabs:
                 t0 = clock()
-                call()
+                calls[name][i]()
                 best[name][i] = min(best[name][i], clock() - t0)
     return best
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from e2train.fabric import get_fabric
 from e2train.fabric.bounds import distinct_convs, resnet_cifar_convs
-from e2train.fabric.selftest import random_layer
+from e2train.fabric.selftest import layer_calls, random_layer
 
 
 def main() -> None:
@@ -25,11 +25,7 @@ def main() -> None:
     for s in distinct_convs(resnet_cifar_convs(20, batch=args.batch)):
         x, w, g = random_layer(rng, s.n, s.c, s.o, s.h, s.k, s.stride)
         t = []
-        for call in (
-            lambda: fab.conv_fwd(x, w, s.stride),
-            lambda: fab.conv_bwd_data(g, w, s.stride, (s.h, s.w)),
-            lambda: fab.conv_bwd_weight_psg(x, g, s.k, s.stride, 3277),
-        ):
+        for call in layer_calls(fab, s, x, w, g):
             t0 = time.perf_counter()
             call()
             t.append(time.perf_counter() - t0)

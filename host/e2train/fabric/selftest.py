@@ -22,6 +22,16 @@ def random_layer(rng: np.random.Generator, n, c, o, h, k, stride):
     return x, w, g
 
 
+def layer_calls(fab: Fabric, s, x, w, g, beta_q: int = 3277):
+    """The three kernels of conv layer ``s`` (a ``bounds.ConvShape``) on operands from random_layer, as
+    calls: conv_fwd, conv_bwd_data, conv_bwd_weight_psg (mode psg). What the benchmarks time."""
+    return (
+        lambda: fab.conv_fwd(x, w, s.stride),
+        lambda: fab.conv_bwd_data(g, w, s.stride, (s.h, s.w)),
+        lambda: fab.conv_bwd_weight_psg(x, g, s.k, s.stride, beta_q),
+    )
+
+
 def run_selftest(fab: Fabric, rng: np.random.Generator, log: Callable[[str], None] = lambda s: None) -> list[str]:
     ref = fab if type(fab) is ReferenceFabric else ReferenceFabric()
     failures = []
