@@ -105,29 +105,53 @@ def test_nan_is_refused():
         fixed.quantize(np.array([1.0, np.nan]), 8)
 
 
-def test_msb_is_arithmetic_shift_floor():
-    q = np.array([-128, -17, -16, -15, -1, 0, 1, 15, 16, 127], dtype=np.int8)
-    np.testing.assert_array_equal(fixed.msb(q, 8, 4), [-8, -2, -1, -1, -1, 0, 0, 0, 1, 7])
-    np.testing.assert_array_equal(fixed.lsb(q, 8, 4), [0, 15, 0, 1, 15, 0, 1, 15, 0, 15])
-    g = np.array([-32768, -65, -64, -1, 0, 63, 64, 32767], dtype=np.int16)
+def test_msb_rounds_to_nearest_and_saturates():
+    """Contract v2: x_msb = min((x + 8) >> 4, 7), g_msb = min((g + 32) >> 6, 511); ties toward +inf."""
+    assert fixed.CONTRACT_VERSION == 2
+    q = np.array([-128, -25, -24, -23, -9, -8, -7, -1, 0, 7, 8, 23, 24, 119, 120, 127], dtype=np.int8)
+    np.testing.assert_array_equal(fixed.msb(q, 8, 4), [-8, -2, -1, -1, -1, 0, 0, 0, 0, 0, 1, 1, 2, 7, 7, 7])
+    np.testing.assert_array_equal(fixed.lsb(q, 8, 4), [0, 7, -8, -7, 7, -8, -7, -1, 0, 7, -8, 7, -8, 7, 8, 15])
+    g = np.array([-32768, -32767, -97, -96, -33, -32, -31, -1, 0, 31, 32, 95, 96, 32735, 32736, 32767], dtype=np.int16)
     m = fixed.msb(g, 16, 10)
     assert m.dtype == np.int16
-    np.testing.assert_array_equal(m, [-512, -2, -1, -1, 0, 0, 1, 511])
+    np.testing.assert_array_equal(m, [-512, -512, -2, -1, -1, 0, 0, 0, 0, 0, 1, 1, 2, 511, 511, 511])
+    np.testing.assert_array_equal(fixed.lsb(g, 16, 10), [0, 1, 31, -32, 31, -32, -31, -1, 0, 31, -32, 31, -32, 31, 32, 63])
     np.testing.assert_array_equal(fixed.msb(torch.from_numpy(g), 16, 10).numpy(), m)
+    np.testing.assert_array_equal(fixed.lsb(torch.from_numpy(g), 16, 10).numpy(), fixed.lsb(g, 16, 10))
     with pytest.raises(ValueError):
         fixed.msb(np.array([200], dtype=np.int16), 8, 4)  # not an 8-bit value
     with pytest.raises(TypeError):
         fixed.msb(np.array([1.5]), 8, 4)
 
 
+def test_msb_bit_form_of_the_contract():
+    """DESIGN.md's hardware form: rx = x[3] & ~(x[7:3] == 01111); x_msb = x[7:4] + rx; x_lsb = {rx, x[3:0]}."""
+
+    def bit_form(v, width, s):
+        u = v & ((1 << width) - 1)
+        top = u >> (s - 1)  # bits [width-1 : s-1]
+        r = ((u >> (s - 1)) & 1) & int(top != (1 << (width - s)) - 1)  # round bit, not in the saturated band
+        hi = v >> s  # signed x[width-1 : s]
+        lo = (r << s) | (u & ((1 << s) - 1))  # {r, low s bits}, signed (r is the sign)
+        lo = lo - (1 << (s + 1)) if r else lo
+        return hi + r, lo
+
+    for width, s, to in ((8, 4, 4), (16, 6, 10)):
+        v = np.arange(-(1 << (width - 1)), 1 << (width - 1), dtype=np.int64)
+        hw = np.array([bit_form(int(a), width, s) for a in v])
+        np.testing.assert_array_equal(hw[:, 0], fixed.msb(v, width, to))
+        np.testing.assert_array_equal(hw[:, 1], fixed.lsb(v, width, to))
+
+
 def test_partial_product_identity_for_every_int8_int16_pair():
-    """x*g = (xm*gm << 10) + (xm*gl << 4) + (xl*gm << 6) + xl*gl for all int8 x and int16 g."""
+    """x*g = (xm*gm << 10) + (xm*gl << 4) + (xl*gm << 6) + xl*gl for all int8 x and int16 g (signed remainders)."""
     x = np.arange(-128, 128, dtype=np.int64)[:, None]
     g = np.arange(-32768, 32768, dtype=np.int64)[None, :]
     xm, xl = fixed.msb(x, 8, 4).astype(np.int64), fixed.lsb(x, 8, 4).astype(np.int64)
     gm, gl = fixed.msb(g, 16, 10).astype(np.int64), fixed.lsb(g, 16, 10).astype(np.int64)
-    assert xm.min() == -8 and xm.max() == 7 and xl.min() == 0 and xl.max() == 15
-    assert gm.min() == -512 and gm.max() == 511 and gl.min() == 0 and gl.max() == 63
+    assert xm.min() == -8 and xm.max() == 7 and xl.min() == -8 and xl.max() == 15
+    assert gm.min() == -512 and gm.max() == 511 and gl.min() == -32 and gl.max() == 63
+    assert fixed.lsb(x, 8, 4).dtype == np.int8 and fixed.lsb(g, 16, 10).dtype == np.int8  # int5, int7
     lhs = x * g
     rhs = ((xm * gm) << 10) + ((xm * gl) << 4) + ((xl * gm) << 6) + xl * gl
     assert np.array_equal(lhs, rhs)

@@ -6,7 +6,8 @@ numpy reference fabric and the torch emulation share one definition of rounding 
 
 * exponent: the smallest integer e with max|x| <= qmax * 2**e, qmax = 2**(b-1) - 1; 0 for all zeros.
 * quantise: q = clamp(floor(x / 2**e + 1/2), -2**(b-1), 2**(b-1) - 1): round half up, then saturate.
-* msb: arithmetic right shift (floor) from one width to a narrower one.
+* msb (contract v2): round to nearest (half up) into the narrower width, saturating its top code;
+  lsb: the signed remainder.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ try:  # torch is a dependency, but the numpy half of this module must not need i
 except ImportError:  # pragma: no cover
     torch = None
 
+# The version of the contract these definitions state. 2: the MSB predictors round to nearest and
+# saturate (v1 floored them: biased, PSG did not train; docs/contracts.md). Golden files, the board
+# manifest and the register maps carry it; anything made under another version is refused.
+CONTRACT_VERSION = 2
+
 # Widths fixed by the contract.
 X_BITS = 8  # activations
 W_BITS = 8  # weights
 G_BITS = 16  # output gradients g_y
-X_MSB_BITS = 4  # x >> 4
-G_MSB_BITS = 10  # g_y >> 6
+X_MSB_BITS = 4  # x_msb = min((x + 8) >> 4, 7)
+G_MSB_BITS = 10  # g_msb = min((g_y + 32) >> 6, 511)
 ACC_FWD_BITS = 32
 ACC_BWD_BITS = 48  # backward-data and full weight gradient (int64 in C and numpy)
 ACC_MSB_BITS = 32
@@ -194,29 +200,33 @@ def fake_quantize(x, bits: int, e: int | None = None, counter: SaturationCounter
 
 
 def msb(q, from_bits: int, to_bits: int):
-    """The ``to_bits`` most significant bits of ``from_bits``-wide integers: arithmetic shift right.
+    """The ``to_bits``-wide predictor of ``from_bits``-wide integers (contract v2): round to nearest.
 
-    The shift truncates toward minus infinity (floor), so ``q == msb * 2**s + lsb`` with
-    ``0 <= lsb < 2**s``, s = from_bits - to_bits; see :func:`lsb`.
+    ``min((q + 2**(s-1)) >> s, qmax(to_bits))``, s = from_bits - to_bits, with ``>>`` the arithmetic
+    shift: ties go toward +inf (like the quantiser) and the few top codes saturate. The lower end needs
+    no clamp: ``(qmin(from_bits) + 2**(s-1)) >> s == qmin(to_bits)``. See :func:`lsb` for the remainder.
     """
     shift = _msb_shift(from_bits, to_bits)
+    top = qmax(to_bits)
     if _is_torch(q):
         _check_int_range(q, from_bits)
-        return (q.to(torch.int64) >> shift).to(_torch_int_dtype(to_bits))
+        return ((q.to(torch.int64) + (1 << shift >> 1)) >> shift).clamp_(max=top).to(_torch_int_dtype(to_bits))
     q = np.asarray(q)
     _check_int_range(q, from_bits)
-    return (q.astype(np.int64) >> shift).astype(int_dtype(to_bits))
+    return np.minimum((q.astype(np.int64) + (1 << shift >> 1)) >> shift, top).astype(int_dtype(to_bits))
 
 
 def lsb(q, from_bits: int, to_bits: int):
-    """The non-negative remainder ``q - msb(q) * 2**s`` in [0, 2**s), s = from_bits - to_bits."""
+    """The signed remainder ``q - msb(q) * 2**s``, s = from_bits - to_bits (contract v2).
+
+    In [-2**(s-1), 2**(s-1) - 1] except in the saturated band, where it reaches up to 2**s - 1:
+    [-8, 15] for x (int5), [-32, 63] for g_y (int7). So ``q == msb * 2**s + lsb`` exactly.
+    """
     shift = _msb_shift(from_bits, to_bits)
+    m = msb(q, from_bits, to_bits)
     if _is_torch(q):
-        _check_int_range(q, from_bits)
-        return (q.to(torch.int64) & ((1 << shift) - 1)).to(torch.int16)
-    q = np.asarray(q)
-    _check_int_range(q, from_bits)
-    return (q.astype(np.int64) & ((1 << shift) - 1)).astype(np.int16)
+        return (q.to(torch.int64) - (m.to(torch.int64) << shift)).to(_torch_int_dtype(shift + 1))
+    return (np.asarray(q).astype(np.int64) - (m.astype(np.int64) << shift)).astype(int_dtype(shift + 1))
 
 
 def _msb_shift(from_bits: int, to_bits: int) -> int:

@@ -94,6 +94,15 @@ def psg_sign(g_msb: torch.Tensor, g_full: torch.Tensor, beta_q: int) -> tuple[to
 
 
 def msb_float(q: torch.Tensor, from_bits: int, to_bits: int, inplace: bool = False) -> torch.Tensor:
-    """Arithmetic shift right of integer values held in a float tensor: floor(q / 2**s), exact."""
+    """The contract's (v2) MSB predictor of integer values held in a float tensor, exactly:
+    min(floor((q + 2**(s-1)) / 2**s), qmax(to_bits)), s = from_bits - to_bits (see ``fixed.msb``)."""
+    s = from_bits - to_bits
+    q = q.add_(float(1 << (s - 1))) if inplace else q + float(1 << (s - 1))
+    return msb_float_floor(q, from_bits, to_bits, True).clamp_(max=fixed.qmax(to_bits))
+
+
+def msb_float_floor(q: torch.Tensor, from_bits: int, to_bits: int, inplace: bool = False) -> torch.Tensor:
+    """Contract v1's predictor, floor(q / 2**s): kept only for the torch engine's ``msb = "floor"``
+    ablation (biased toward -1; docs/psg.md). No fabric backend computes it."""
     s = 1.0 / (1 << (from_bits - to_bits))
     return (q.mul_(s) if inplace else q * s).floor_()

@@ -34,9 +34,11 @@ def _no_tf32(t: torch.Tensor):
     return contextlib.nullcontext()
 
 
-# "floor": x >> 4, g >> 6 as the contract states; "nearest": an experiment (torch engine only) that
-# removes the floor's bias toward -1 for the many small values (see docs/psg.md, "Predictor quality").
-MSB_ROUNDINGS = ("floor", "nearest")
+# "nearest": the contract's (v2) predictor, min((x + 8) >> 4, 7) and min((g + 32) >> 6, 511), the
+# default everywhere. "floor": contract v1's x >> 4, g >> 6, an ablation of the torch engine only (it
+# reproduces the finding that made v2: a predictor biased toward -1; docs/psg.md, "Predictor quality").
+MSB_ROUNDINGS = ("nearest", "floor")
+MSB_CONTRACT = "nearest"
 
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 
@@ -55,7 +57,7 @@ class TorchEngine:
 
     name = "torch"
 
-    def __init__(self, precision: str | None = None, restrict: bool | None = None, msb: str = "floor"):
+    def __init__(self, precision: str | None = None, restrict: bool | None = None, msb: str = MSB_CONTRACT):
         self.restrict = restrict  # None: restrict phase 2 off CUDA (see backward)
         if msb not in MSB_ROUNDINGS:
             raise ValueError(f"msb must be one of {MSB_ROUNDINGS}, got {msb!r}")
@@ -126,12 +128,9 @@ class TorchEngine:
         return tk.conv_backward(g_msb_in, x_msb, None, stride, k, x_msb.shape, need_data=False, need_weight=True)[1]
 
     def _msb(self, q, from_bits, to_bits, inplace=False):
-        if self.msb == "floor":  # the contract: arithmetic shift
-            return tk.msb_float(q, from_bits, to_bits, inplace)
-        # experimental, not the contract: round to nearest, saturated to the MSB width
-        half = float(1 << (from_bits - to_bits - 1))
-        q = q.add_(half) if inplace else q + half
-        return tk.msb_float(q, from_bits, to_bits, True).clamp_(fixed.qmin(to_bits), fixed.qmax(to_bits))
+        if self.msb == "floor":  # the v1 ablation, not the contract
+            return tk.msb_float_floor(q, from_bits, to_bits, inplace)
+        return tk.msb_float(q, from_bits, to_bits, inplace)
 
     def _restricting(self, t) -> bool:
         return self.restrict if self.restrict is not None else t.device.type != "cuda"
@@ -225,8 +224,12 @@ def make_engine(backend: str = "torch", precision: str | None = None, **options)
         if unknown:
             raise ValueError(f"the torch engine takes only the options 'restrict' and 'msb', got {sorted(unknown)}")
         return TorchEngine(precision, **options)
-    if options.pop("msb", "floor") != "floor":
-        raise ValueError(f"backend {backend!r} implements the contract's MSBs (msb = \"floor\") only")
+    msb = options.pop("msb", MSB_CONTRACT)
+    if msb != MSB_CONTRACT:
+        raise ValueError(
+            f"backend {backend!r} implements contract v{fixed.CONTRACT_VERSION}'s MSBs (msb = \"{MSB_CONTRACT}\") only; "
+            f"msb = {msb!r} is a torch-engine ablation (--backend torch)"
+        )
     if precision not in (None, "float64"):
         raise ValueError(f"backend {backend!r} computes in integers; precision {precision!r} does not apply")
     return FabricEngine(backend, **options)
