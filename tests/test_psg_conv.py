@@ -227,13 +227,13 @@ def test_predictor_ratio_on_a_hand_built_case():
     # 1x1 conv, one pixel, one image: G[o,c] = g[o] * x[c]; quantisation is the identity
     # (max|x| = 127 -> e_x = 0, max|g| = 32767 -> e_g = 0).
     m = QuantConv2d(3, 2, 1, 1, beta=0.05, engine=make_engine("torch", "float64")).double()
-    x = torch.tensor([127.0, 16.0, 15.0], dtype=torch.float64).view(1, 3, 1, 1)
+    x = torch.tensor([127.0, 16.0, 7.0], dtype=torch.float64).view(1, 3, 1, 1)
     g = torch.tensor([32767.0, -64.0], dtype=torch.float64).view(1, 2, 1, 1)
     _, _, gw = run(m, x, g)
-    # x >> 4 = [7, 1, 0]; g >> 6 = [511, -1]; G_msb = [[3577, 511, 0], [-7, -1, 0]]; max 3577.
+    # x_msb = [7 (saturated), 1, 0]; g_msb = [511 (saturated), -1]; G_msb = [[3577, 511, 0], [-7, -1, 0]]; max 3577.
     # confident iff |G_msb| * 65536 >= 3277 * 3577 (i.e. |G_msb| >= 178.9): 3577 and 511 only.
     assert m.layer_stats()["psg_predicted"] == 2
-    # the rest take sgn(G_full): G_full[1] = -64 * [127, 16, 15] -> -1; G_full[0, 2] = 32767 * 15 -> +1
+    # the rest take sgn(G_full): G_full[1] = -64 * [127, 16, 7] -> -1; G_full[0, 2] = 32767 * 7 -> +1
     assert gw.view(2, 3).tolist() == [[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]]
     assert m.layer_stats()["psg_predicted_ratio"] == 2 / 6
     # a second step adds up: predicted and weights accumulate
@@ -328,9 +328,10 @@ def test_bad_options_are_refused():
         m(torch.tensor([[[[float("inf")]]]]))
 
 
-def test_experimental_nearest_msbs_remove_the_floor_bias():
-    # one pixel, g_y of -1 in the int16 grid (tiny, negative) against x = 127: the contract's floor
-    # makes g >> 6 = -1 and predicts a confident negative sign from noise; rounding to nearest gives 0
+def test_contract_msbs_remove_the_floor_bias_of_the_v1_ablation():
+    # one pixel, g_y of -1 in the int16 grid (tiny, negative) against x = 127: v1's floor (the
+    # msb = "floor" ablation) makes g >> 6 = -1 and predicts a confident negative sign from noise;
+    # the contract's (v2) rounding to nearest gives 0
     x = torch.tensor([127.0], dtype=torch.float64).view(1, 1, 1, 1)
     g = torch.tensor([32767.0, -1.0], dtype=torch.float64).view(1, 2, 1, 1)
     out = {}
@@ -344,8 +345,10 @@ def test_experimental_nearest_msbs_remove_the_floor_bias():
     eng = make_engine("torch", "float64", msb="nearest")
     assert eng._msb(torch.tensor([127.0, -128.0]), 8, 4).tolist() == [7.0, -8.0]
     assert eng._msb(torch.tensor([32767.0, -32768.0, 31.0, 32.0]), 16, 10).tolist() == [511.0, -512.0, 0.0, 1.0]
-    with pytest.raises(ValueError, match="contract's MSBs"):
-        make_engine("reference", msb="nearest")
+    assert make_engine("torch").msb == "nearest"  # the contract is the default
+    with pytest.raises(ValueError, match="contract v2's MSBs"):
+        make_engine("reference", msb="floor")
+    make_engine("reference", msb="nearest").close()
     with pytest.raises(ValueError, match="msb must be"):
         make_engine("torch", msb="up")
 

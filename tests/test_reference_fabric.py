@@ -83,16 +83,16 @@ def test_weight_gradient_full_hand_case():
 
 
 def _psg_case():
-    """N=2, C=1, O=2, 1x1 pixels, k=1: G_msb = [64, -3], G_full = [4096, 753] (signs disagree on o=1)."""
-    x = i8([[[[-1]]], [[[15]]]])  # x_msb = [-1, 0], x_lsb = [15, 15]
-    g = i16([[[[-4096]], [[192]]], [[[0]], [[63]]]])  # g_msb o=0: [-64, 0]; o=1: [3, 0]
+    """N=2, C=1, O=2, 1x1 pixels, k=1: G_msb = [64, -3], G_full = [65536, 428] (signs disagree on o=1)."""
+    x = i8([[[[-16]]], [[[7]]]])  # x_msb = [-1, 0] (7 rounds to 0), x_lsb = [0, 7]
+    g = i16([[[[-4096]], [[192]]], [[[0]], [[500]]]])  # g_msb o=0: [-64, 0]; o=1: [3, 8]
     return x, g
 
 
 def test_psg_threshold_at_its_exact_boundary():
     x, g = _psg_case()
     full = ref.conv_bwd_weight_psg(x, g, 1, 1, 0, mode="full").g_full
-    np.testing.assert_array_equal(full.ravel(), [4096, 753])
+    np.testing.assert_array_equal(full.ravel(), [65536, 428])
     # |G_msb| * 65536 >= beta_q * max: 3 * 65536 = 196608 = 3072 * 64 -> confident at 3072
     at = ref.conv_bwd_weight_psg(x, g, 1, 1, 3072)
     np.testing.assert_array_equal(at.g_msb.ravel(), [64, -3])
@@ -105,8 +105,8 @@ def test_psg_threshold_at_its_exact_boundary():
 
 
 def test_zero_msb_gradient_never_takes_the_predicted_sign():
-    x = i8([[[[-1]]], [[[15]]]])
-    g = i16([[[[-4096]], [[0]]], [[[0]], [[63]]]])  # o=1: G_msb = 0, G_full = 15 * 63 = 945
+    x = i8([[[[-16]]], [[[7]]]])
+    g = i16([[[[-4096]], [[0]]], [[[0]], [[135]]]])  # o=1: G_msb = 0 (x_msb(7) = 0), G_full = 7 * 135 = 945
     r = ref.conv_bwd_weight_psg(x, g, 1, 1, 0)  # beta 0: every nonzero G_msb is confident
     np.testing.assert_array_equal(r.g_msb.ravel(), [64, 0])
     np.testing.assert_array_equal(r.sign.ravel(), [1, 1])

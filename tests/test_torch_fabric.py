@@ -78,7 +78,7 @@ def test_psg_choice_matches_reference_for_every_beta(beta_q):
     x, wt, g = operands(rng, 4, 6, 5, 8, 8, 3, 1, "sparse")
     psg = assert_same(x, wt, g, 3, 1, beta_q)
     if beta_q == 65536:  # only weights at the maximum can be confident
-        assert psg.predicted == np.count_nonzero(np.abs(psg.g_msb) == psg.max_abs_msb)
+        assert psg.predicted == np.count_nonzero((np.abs(psg.g_msb) == psg.max_abs_msb) & (psg.g_msb != 0))
 
 
 def test_real_resnet20_layers_at_batch_32():

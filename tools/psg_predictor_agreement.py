@@ -4,9 +4,10 @@
 
 DIR holds cifar-10-batches-py. The network is freshly initialised (seed), one batch runs forward and
 backward in float64, and each conv's quantised x and g_y go through the reference fabric. For the
-contract's MSBs (x >> 4, g >> 6: floor) and for round-to-nearest MSBs (an experiment, not the
-contract) it prints: the share of weights that take the predicted sign, how often a predicted sign
-equals sgn(G_full), and how often the resulting PSG sign equals the sign of the float gradient.
+contract's MSBs (v2: min((x + 8) >> 4, 7), min((g + 32) >> 6, 511), round to nearest) and for v1's
+floor (x >> 4, g >> 6: the torch engine's msb = "floor" ablation) it prints: the share of weights that
+take the predicted sign, how often a predicted sign equals sgn(G_full), and how often the resulting
+PSG sign equals the sign of the float gradient.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from e2train import fixed
 from e2train.data import load_cifar
 from e2train.data.augment import Normalizer
+from e2train.fabric import torch_kernels as tk
 from e2train.fabric.reference import ReferenceFabric, _weight_grad, psg_confident
 from e2train.models import build_model
 from e2train.psg import make_conv_factory
@@ -43,11 +45,13 @@ def capture(model, x, y) -> dict:
 
 
 def predictor(xq, gq, k, stride, rounding: str):
+    """G_msb under the contract (``v2``) or v1's floor (``floor``, the ablation)."""
     if rounding == "floor":
-        xm, gm = xq.astype(np.int64) >> 4, gq.astype(np.int64) >> 6
+        xm = tk.msb_float_floor(torch.from_numpy(xq.astype(np.float64)), fixed.X_BITS, fixed.X_MSB_BITS).numpy()
+        gm = tk.msb_float_floor(torch.from_numpy(gq.astype(np.float64)), fixed.G_BITS, fixed.G_MSB_BITS).numpy()
+        xm, gm = xm.astype(np.int64), gm.astype(np.int64)
     else:
-        xm = np.minimum((xq.astype(np.int64) + 8) >> 4, 7)
-        gm = np.minimum((gq.astype(np.int64) + 32) >> 6, 511)
+        xm, gm = fixed.msb(xq, fixed.X_BITS, fixed.X_MSB_BITS), fixed.msb(gq, fixed.G_BITS, fixed.G_MSB_BITS)
     return _weight_grad(xm, gm, k, stride)
 
 
@@ -67,7 +71,7 @@ def main() -> None:
     seen = capture(model, x, y)
     ref = ReferenceFabric()
     print(f"beta {args.beta} (beta_q {beta_q})")
-    print(f"{'layer':18s} | floor (contract): predicted, right, psg=true | nearest: predicted, right, psg=true")
+    print(f"{'layer':18s} | contract v{fixed.CONTRACT_VERSION} (nearest): predicted, right, psg=true | v1 floor (ablation): predicted, right, psg=true")
     for name, mod in model.layer_modules().items():
         if name not in seen:
             continue
@@ -77,13 +81,13 @@ def main() -> None:
         full = ref.conv_bwd_weight_psg(xq, gq, mod.k, mod.stride, beta_q, "full").g_full
         true = np.sign(F.grad.conv2d_weight(xi, mod.weight.shape, g, stride=mod.stride, padding=(mod.k - 1) // 2).numpy())
         row = []
-        for rounding in ("floor", "nearest"):
+        for rounding in ("v2", "floor"):
             msb = predictor(xq, gq, mod.k, mod.stride, rounding)
             conf, _ = psg_confident(msb, beta_q)
             sign = np.where(conf, np.sign(msb), np.sign(full))
             right = np.mean(np.sign(msb)[conf] == np.sign(full)[conf]) if conf.any() else float("nan")
             row.append(f"{conf.mean():.2f} {right:.2f} {np.mean(sign == true):.2f}")
-        print(f"{name:18s} | {row[0]:>38s} | {row[1]:>30s}")
+        print(f"{name:18s} | {row[0]:>51s} | {row[1]:>45s}")
 
 
 if __name__ == "__main__":

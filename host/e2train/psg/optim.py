@@ -9,7 +9,8 @@
   apply to the sign as to any gradient. BN, the classifier, depthwise convs and the gates train on
   their ordinary gradients.
 * ``sign_lr``: learning rate of the sign group (0.03, as in the paper); the others use ``optim.lr``.
-  The schedule scales both groups alike.
+  The schedule scales both groups alike. ``sign_momentum`` and ``sign_weight_decay`` (default: the
+  ``optim`` values) set the sign group's momentum and the weight decay added to its signs.
 * ``swa`` (default: true for method ``sign``), ``swa_start`` (0.75 of the schedule), ``swa_samples``
   (20 snapshots), ``swa_bn_batches`` (training batches for the BN update; 0: one epoch).
 * Fine-tuning: ``init_from`` (a checkpoint whose model weights are loaded first; the conv type may
@@ -31,7 +32,7 @@ from .accounting import bit_width_report
 from .swa import SwaAverager
 
 METHODS = ("sgd", "sign")
-OPTION_DEFAULTS = {"method": None, "sign_lr": 0.03, "swa": None, "swa_start": 0.75, "swa_samples": 20, "swa_bn_batches": 0,
+OPTION_DEFAULTS = {"method": None, "sign_lr": 0.03, "sign_momentum": None, "sign_weight_decay": None, "swa": None, "swa_start": 0.75, "swa_samples": 20, "swa_bn_batches": 0,
                    "init_from": "", "train_only": []}
 
 
@@ -136,6 +137,9 @@ def parse_options(raw: dict, psg_model: bool = False) -> dict:
         raise ValueError(f"optim.options.swa must be true or false, got {opts['swa']!r}")
     if not isinstance(opts["train_only"], list) or not all(isinstance(v, str) for v in opts["train_only"]):
         raise ValueError(f"optim.options.train_only must be a list of parameter-name prefixes, got {opts['train_only']!r}")
+    for key in ("sign_momentum", "sign_weight_decay"):
+        if opts[key] is not None and not (isinstance(opts[key], (int, float)) and opts[key] >= 0):
+            raise ValueError(f"optim.options.{key} must be a number >= 0, got {opts[key]!r}")
     if not opts["sign_lr"] > 0:
         raise ValueError(f"optim.options.sign_lr must be positive, got {opts['sign_lr']!r}")
     return opts
@@ -163,9 +167,12 @@ def optimizer_factory(model, cfg: dict) -> LowPrecisionSGD:
     if opts["method"] == "sign":
         signed = {id(p) for p in conv_weights(model)}
         groups = [
-            {"params": [p for p in trainable if id(p) in signed], "lr": opts["sign_lr"], "sign": True},
+            {"params": [p for p in trainable if id(p) in signed], "lr": opts["sign_lr"], "sign": True,
+             "momentum": o["momentum"] if opts["sign_momentum"] is None else float(opts["sign_momentum"]),
+             "weight_decay": o["weight_decay"] if opts["sign_weight_decay"] is None else float(opts["sign_weight_decay"])},
             {"params": [p for p in trainable if id(p) not in signed], "lr": o["lr"], "sign": False},
         ]
+        groups[0]["nesterov"] = o["nesterov"] and groups[0]["momentum"] > 0  # torch refuses Nesterov without momentum
     else:
         groups = [{"params": trainable, "lr": o["lr"], "sign": False}]
     swa = None

@@ -67,6 +67,10 @@ DEFAULTS: dict[str, dict] = {
         "lr_decay": 0.1,
         "lr_schedule": "step",  # step (lr_steps / lr_decay) | cosine (to zero at the end)
         "warmup": 0.0,  # fraction of the schedule with a linear lr ramp before it
+        # SWA/SWALP-style constant phase: from this fraction of the schedule on, lr is hold_lr times the
+        # initial lr (the cosine anneals to hold_lr by then); 1.0: no constant phase
+        "hold_from": 1.0,
+        "hold_lr": 0.0,
         "divergence_loss": 1e4,  # a training loss above this (or NaN) stops the run
     },
 }
@@ -179,6 +183,10 @@ def validate(cfg: dict) -> None:
         raise ConfigError(f"schedule.lr_schedule must be step or cosine, got {s['lr_schedule']!r}")
     if not 0 <= s["warmup"] < 1:
         raise ConfigError(f"schedule.warmup must be a fraction in [0, 1), got {s['warmup']}")
+    if not 0 < s["hold_from"] <= 1 or s["hold_from"] <= s["warmup"]:
+        raise ConfigError(f"schedule.hold_from must be a fraction in (warmup, 1], got {s['hold_from']}")
+    if not 0 <= s["hold_lr"] <= 1:
+        raise ConfigError(f"schedule.hold_lr must be a factor of the initial lr in [0, 1], got {s['hold_lr']}")
     if not 0 <= smd["p"] < 1:
         raise ConfigError(f"smd.p must be in [0, 1), got {smd['p']}")
     energy_ratio(cfg)

@@ -156,7 +156,7 @@ class Trainer:
     # ---- one iteration ------------------------------------------------------------------------
     def set_lr(self, i: int) -> float:
         s = self.cfg["schedule"]
-        f = lr_factor(i, self.total, s["lr_steps"], s["lr_decay"], s["lr_schedule"], s["warmup"])
+        f = lr_factor(i, self.total, s["lr_steps"], s["lr_decay"], s["lr_schedule"], s["warmup"], s["hold_from"], s["hold_lr"])
         for g in self.optimizer.param_groups:
             g["lr"] = g["initial_lr"] * f
         return self.optimizer.param_groups[0]["lr"]

@@ -39,18 +39,25 @@ def make_optimizer(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
     return opt
 
 
-def lr_factor(iteration: int, total: int, steps, decay: float, kind: str = "step", warmup: float = 0.0) -> float:
+def lr_factor(iteration: int, total: int, steps, decay: float, kind: str = "step", warmup: float = 0.0,
+              hold_from: float = 1.0, hold_lr: float = 0.0) -> float:
     """Multiplier of the initial lr at ``iteration`` of ``total``.
 
     ``step``: times ``decay`` at each fraction in ``steps`` (the paper's schedule, made for 64k iterations).
-    ``cosine``: half a cosine from 1 to 0 over the schedule; short schedules (a few thousand iterations)
-    reach a much better accuracy with it than with two steps, which spend half the run at the top lr.
+    ``cosine``: half a cosine from 1 to ``hold_lr`` between the warm-up and ``hold_from``; short
+    schedules (a few thousand iterations) reach a much better accuracy with it than with two steps,
+    which spend half the run at the top lr.
     ``warmup`` (a fraction of ``total``) ramps linearly from 1/warmup_iterations up to the schedule.
+    From ``hold_from`` (a fraction of ``total``; 1.0: never) the factor stays at ``hold_lr``: SWA
+    averages its snapshots at a constant lr (Izmailov et al.; SWALP), not over an annealed tail.
     """
     n_warm = int(round(warmup * total))
+    n_hold = int(round(hold_from * total))
     if iteration < n_warm:
         return (iteration + 1) / n_warm
+    if iteration >= n_hold:
+        return hold_lr
     if kind == "cosine":
-        span = max(total - n_warm, 1)
-        return 0.5 * (1.0 + math.cos(math.pi * (iteration - n_warm) / span))
+        span = max(n_hold - n_warm, 1)
+        return hold_lr + (1.0 - hold_lr) * 0.5 * (1.0 + math.cos(math.pi * (iteration - n_warm) / span))
     return decay ** sum(1 for f in steps if iteration >= int(round(f * total)))
