@@ -5,6 +5,7 @@ commands (tests/vivado_stub.tcl) and the test reads what it would build. With Vi
 (marker ``vivado``): the real build, and its outputs checked like the driver checks them.
 """
 
+import json
 import os
 import re
 import shutil
@@ -151,3 +152,48 @@ def test_build_script_flow_with_stand_ins(tmp_path):
     assert (out / "e2train.hwh").read_text() == "stub e2train.hwh"
     assert f"CONFIG.CONST_VAL {fixed.CONTRACT_VERSION} contract_version_value" in log  # the version argument reaches the design
     assert f"(contract v{fixed.CONTRACT_VERSION})" in log
+
+
+FAKE_VIVADO = """#!{python}
+# Stands in for vivado in build.sh: notes its arguments, writes the bit and hwh that build.tcl would
+# (the hwh holding the contract version it was given).
+import json, sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from board_fixtures import write_hwh
+from e2train.board.manifest import load_manifest
+args = sys.argv[1:]
+Path({argfile!r}).write_text(json.dumps(args))
+out, jobs, contract = args[args.index("-tclargs") + 1 : args.index("-tclargs") + 4]
+Path(out, "e2train.bit").write_bytes(b"fake bitstream")
+write_hwh(Path(out, "e2train.hwh"), load_manifest({manifest!r}, check_contract=False), contract_version=int(contract))
+"""
+
+
+def test_build_sh_builds_for_this_contract_and_records_it(tmp_path):
+    """build.sh reads the version from e2train.fixed, passes it to build.tcl and records it in the manifest."""
+    bin_dir, out, argfile = tmp_path / "bin", tmp_path / "out", tmp_path / "vivado_args.json"
+    bin_dir.mkdir()
+    manifest = tmp_path / "manifest.json"
+    raw = json.loads((ROOT / "bitstreams" / "manifest.json").read_text())
+    del raw["contract_version"]  # a manifest from before the field: the build stamps it
+    manifest.write_text(json.dumps(raw))
+    vivado = bin_dir / "vivado"
+    vivado.write_text(FAKE_VIVADO.format(python=sys.executable, tests=str(ROOT / "tests"), argfile=str(argfile), manifest=str(manifest)))
+    vivado.chmod(0o755)
+    env = dict(
+        os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", PYTHON=sys.executable, E2TRAIN_MANIFEST=str(manifest),
+        E2TRAIN_HLS_IP="/ip/a /ip/b /ip/c", JOBS="2", PYTHONPATH=os.pathsep.join([str(ROOT / "host"), os.environ.get("PYTHONPATH", "")]),
+    )
+    res = subprocess.run([str(VIVADO / "build.sh"), str(out)], capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    args = json.loads(argfile.read_text())
+    assert args[args.index("-tclargs") + 1 :] == [str(out), "2", str(fixed.CONTRACT_VERSION), "/ip/a", "/ip/b", "/ip/c"]
+    m = load_manifest(manifest)
+    assert m.contract_version == fixed.CONTRACT_VERSION and m.files["bit"]["sha256"]
+    verify_bitstream(out / "e2train.bit", m)
+
+
+def test_build_script_without_zedboard_files_says_so(tmp_path):
+    _, res = _run_build_tcl(tmp_path, {"E2_STUB_NO_BOARD": "1"})
+    assert res.returncode != 0 and "no ZedBoard board files in this Vivado" in res.stderr
