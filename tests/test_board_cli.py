@@ -1,8 +1,12 @@
 """``e2train board info | flash | selftest`` on the simulated board, and their errors."""
 
+import json
+
 import pytest
 from board_fixtures import bitstream_folder
 
+from e2train import fixed
+from e2train.board import regmap
 from e2train.cli import main
 
 
@@ -18,7 +22,8 @@ def test_board_info_names_the_design_and_the_kernels(capsys, tmp_path):
     manifest, bit = bitstream_folder(tmp_path)
     assert main(["board", "info", "--device", "sim", "--manifest", str(manifest)]) == 0
     out = capsys.readouterr().out
-    assert "register map v1" in out and "xc7z020clg484-1 at 100 MHz" in out
+    assert f"register map v{regmap.REGMAP_VERSION}, contract v{fixed.CONTRACT_VERSION}," in out and "xc7z020clg484-1 at 100 MHz" in out
+    assert f"contract v{fixed.CONTRACT_VERSION} (read from the overlay's contract_version register)" in out
     assert "e2train.bit: matches the manifest" in out
     assert "conv_bwd_weight_psg  conv_bwd_weight_psg (conv_bwd_weight_psg_top) at 0x40020000" in out
     bit.write_bytes(b"other")
@@ -35,6 +40,12 @@ def test_board_flash_checks_the_bitstream(capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("e2train board: error: ") and "does not match the manifest" in err
     assert main(["board", "flash", "--device", "sim", "--manifest", str(manifest), "--no-verify"]) == 0
+    capsys.readouterr()
+    raw = json.loads(manifest.read_text())
+    raw["contract_version"] = 1
+    manifest.write_text(json.dumps(raw))
+    assert main(["board", "flash", "--device", "sim", "--manifest", str(manifest), "--no-verify"]) == 1
+    assert f"bitstream built for contract v1, this e2train speaks contract v{fixed.CONTRACT_VERSION}" in capsys.readouterr().err
 
 
 def test_board_without_action_prints_help(capsys):

@@ -85,3 +85,11 @@ def test_docs_section_is_the_generated_one():
     assert section in doc, "docs/register-map.md is out of date: regenerate its '## HLS kernel tops' section"
     # and the offsets a reader sees are the machine-readable ones
     assert "| 0x9C | predicted | R |" in doc
+
+
+def test_docs_state_the_contract_version_register_as_regmap_does():
+    doc = (ROOT / "docs" / "register-map.md").read_text()
+    assert regmap.contract_register_markdown() in doc, (
+        "docs/register-map.md is out of date: regenerate its '## Contract version register' section"
+    )
+    assert "| 0x40030000 | GPIO_DATA | R |" in doc

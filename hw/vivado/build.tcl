@@ -1,18 +1,21 @@
 # Build the e2train overlay: project, block design (e2train_bd.tcl), constraints, synthesis,
 # implementation, bitstream; copies e2train.bit and e2train.hwh into OUT_DIR.
 #
-#   vivado -mode batch -source hw/vivado/build.tcl -tclargs OUT_DIR JOBS IP_REPO [IP_REPO ...]
+#   vivado -mode batch -source hw/vivado/build.tcl -tclargs OUT_DIR JOBS CONTRACT_VERSION IP_REPO [IP_REPO ...]
 #
-# IP_REPO: folders holding the HLS tops exported with `export_design -format ip_catalog`.
-# Use hw/vivado/build.sh, which finds them and records the result in bitstreams/manifest.json.
+# CONTRACT_VERSION: the contract the design is built for (e2train.fixed.CONTRACT_VERSION), stored in
+# the overlay's contract version register. IP_REPO: folders holding the HLS tops exported with
+# `export_design -format ip_catalog`. Use hw/vivado/build.sh, which reads the version, finds the IP
+# and records the result (sha256, contract version) in bitstreams/manifest.json.
 
 set here [file dirname [file normalize [info script]]]
-if {[llength $argv] < 3} {
-    error "usage: vivado -mode batch -source build.tcl -tclargs OUT_DIR JOBS IP_REPO \[IP_REPO ...\]"
+if {[llength $argv] < 4} {
+    error "usage: vivado -mode batch -source build.tcl -tclargs OUT_DIR JOBS CONTRACT_VERSION IP_REPO \[IP_REPO ...\]"
 }
 set out_dir [file normalize [lindex $argv 0]]
 set jobs [lindex $argv 1]
-set ip_repos [lrange $argv 2 end]
+set contract_version [lindex $argv 2]
+set ip_repos [lrange $argv 3 end]
 set part xc7z020clg484-1
 set proj_dir [file join $out_dir vivado_project]
 
@@ -34,7 +37,7 @@ set_property ip_repo_paths $ip_repos [current_project]
 update_ip_catalog
 
 source [file join $here e2train_bd.tcl]
-e2_create_bd
+e2_create_bd $contract_version
 add_files -norecurse [make_wrapper -files [get_files e2train.bd] -top]
 set_property top e2train_wrapper [current_fileset]
 add_files -fileset constrs_1 -norecurse [file join $here e2train.xdc]
@@ -55,4 +58,4 @@ file copy -force $hwh [file join $out_dir e2train.hwh]
 open_run impl_1
 report_utilization -file [file join $out_dir e2train_utilization.rpt]
 report_timing_summary -file [file join $out_dir e2train_timing.rpt]
-puts "e2train: wrote $out_dir/e2train.bit and e2train.hwh"
+puts "e2train: wrote $out_dir/e2train.bit and e2train.hwh (contract v$contract_version)"

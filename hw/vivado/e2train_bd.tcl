@@ -3,12 +3,16 @@
 #   PS7 (board preset: DDR, MIO, clocks of the ZedBoard) -- M_AXI_GP0 -- AXI interconnect -- the
 #   s_axi_control port of each HLS kernel top (registers of docs/register-map.md);
 #   each kernel's m_axi bundles -- its own SmartConnect -- its own 64-bit HP port into DDR;
-#   FCLK_CLK0 at 100 MHz clocks everything; one proc_sys_reset gives the resets.
+#   FCLK_CLK0 at 100 MHz clocks everything; one proc_sys_reset gives the resets;
+#   the contract version register: an AXI GPIO (all inputs) on the same interconnect, its inputs tied
+#   by an xlconstant to the contract version the design is built for (docs/register-map.md).
 #
-# The kernel table below must agree with bitstreams/manifest.json (tests/test_board_vivado.py checks
-# it): instance names are the keys of pynq's Overlay.ip_dict, addresses are what the driver expects.
+# The kernel table below must agree with bitstreams/manifest.json, the version register with
+# CONTRACT_REGISTER in host/e2train/board/regmap.py (tests/test_board_vivado.py checks both): instance
+# names are the keys of pynq's Overlay.ip_dict, addresses are what the driver expects.
 #
 # Expects: a project for the xc7z020clg484-1 with the exported HLS IPs on its ip_repo_paths.
+# e2_create_bd takes the contract version (build.sh reads it from e2train.fixed.CONTRACT_VERSION).
 
 set e2_bd_name e2train
 set e2_clock_mhz 100
@@ -21,9 +25,17 @@ set e2_kernels {
     conv_bwd_data        conv_bwd_data_top          0x40010000     1
     conv_bwd_weight_psg  conv_bwd_weight_psg_top    0x40020000     2
 }
+# the contract version register: AXI GPIO instance, the xlconstant feeding it, base address (64 KiB)
+set e2_version_gpio contract_version
+set e2_version_const contract_version_value
+set e2_version_base 0x40030000
 
-proc e2_create_bd {} {
+proc e2_create_bd {contract_version} {
     global e2_bd_name e2_clock_mhz e2_kernels e2_ip_prefix e2_ip_version
+    global e2_version_gpio e2_version_const e2_version_base
+    if {![string is digit -strict $contract_version] || $contract_version < 1} {
+        error "e2train: contract version must be a positive integer (e2train.fixed.CONTRACT_VERSION), got '$contract_version'"
+    }
     create_bd_design $e2_bd_name
 
     # Processing system with the ZedBoard preset, a 100 MHz fabric clock, GP0 master, HP0-2 slaves.
@@ -43,10 +55,10 @@ proc e2_create_bd {} {
     set aresetn [get_bd_pins rst_fclk0/peripheral_aresetn]
     connect_bd_net $clk [get_bd_pins processing_system7_0/M_AXI_GP0_ACLK]
 
-    # Control path: one AXI-Lite master port per kernel.
+    # Control path: one AXI-Lite master port per kernel, and one for the contract version register.
     set nk [expr {[llength $e2_kernels] / 4}]
     set ctrl [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_interconnect ctrl_interconnect]
-    set_property CONFIG.NUM_MI $nk $ctrl
+    set_property CONFIG.NUM_MI [expr {$nk + 1}] $ctrl
     connect_bd_intf_net [get_bd_intf_pins processing_system7_0/M_AXI_GP0] [get_bd_intf_pins ctrl_interconnect/S00_AXI]
     connect_bd_net $clk [get_bd_pins ctrl_interconnect/ACLK] [get_bd_pins ctrl_interconnect/S00_ACLK]
     connect_bd_net [get_bd_pins rst_fclk0/interconnect_aresetn] [get_bd_pins ctrl_interconnect/ARESETN]
@@ -81,6 +93,21 @@ proc e2_create_bd {} {
             -offset $base -range 64K [get_bd_addr_segs $inst/s_axi_control/Reg]
         incr i
     }
+
+    # The contract version register: GPIO_DATA (offset 0) reads the constant; the driver refuses an
+    # overlay whose version is not its own, so a .bit swapped under a matching manifest is caught.
+    set gpio [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_gpio $e2_version_gpio]
+    set_property -dict [list CONFIG.C_ALL_INPUTS 1 CONFIG.C_GPIO_WIDTH 32 CONFIG.C_IS_DUAL 0] $gpio
+    set const [create_bd_cell -type ip -vlnv xilinx.com:ip:xlconstant $e2_version_const]
+    set_property -dict [list CONFIG.CONST_WIDTH 32 CONFIG.CONST_VAL $contract_version] $const
+    connect_bd_net [get_bd_pins $e2_version_const/dout] [get_bd_pins $e2_version_gpio/gpio_io_i]
+    set mi [format M%02d $nk]
+    connect_bd_intf_net [get_bd_intf_pins ctrl_interconnect/${mi}_AXI] [get_bd_intf_pins $e2_version_gpio/S_AXI]
+    connect_bd_net $clk [get_bd_pins ctrl_interconnect/${mi}_ACLK] [get_bd_pins $e2_version_gpio/s_axi_aclk]
+    connect_bd_net $aresetn [get_bd_pins ctrl_interconnect/${mi}_ARESETN] [get_bd_pins $e2_version_gpio/s_axi_aresetn]
+    assign_bd_address -target_address_space [get_bd_addr_spaces processing_system7_0/Data] \
+        -offset $e2_version_base -range 64K [get_bd_addr_segs $e2_version_gpio/S_AXI/Reg]
+
     # The kernels' m_axi address spaces see the DDR through their HP port.
     assign_bd_address
     validate_bd_design

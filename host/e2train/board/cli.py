@@ -66,7 +66,10 @@ def _guard(fn):
 def _info(args) -> int:
     m = load_manifest(args.manifest)
     print(f"manifest      {m.path}")
-    print(f"design        {m.design} v{m.design_version}, register map v{m.regmap_version}, {m.part} at {m.clock_mhz:g} MHz")
+    print(
+        f"design        {m.design} v{m.design_version}, register map v{m.regmap_version}, contract v{m.contract_version}, "
+        f"{m.part} at {m.clock_mhz:g} MHz"
+    )
     bit = args.bitfile or m.default_bitfile()
     for key, f in (("bit", bit), ("hwh", hwh_path_for(bit))):
         want = m.files[key]["sha256"]
@@ -82,7 +85,7 @@ def _info(args) -> int:
     if args.device == "sim":
         fab = _open(args)
         d = fab.describe()
-        print(f"loaded        simulated board, kernels run by {d['executor']}, PYNQ API: {d['api']}")
+        print(f"loaded        simulated board, kernels run by {d['executor']}, PYNQ API: {d['api']}, contract {d['contract']}")
         return 0
     from .pynq_api import import_pynq
 

@@ -3,6 +3,10 @@
 >>> fab = get_fabric("pynq")                  # on the board: loads bitstreams/e2train.bit
 >>> fab = get_fabric("pynq", device="sim")    # anywhere: the same driver on a simulated board
 
+After loading, the driver reads the overlay's contract version register (``regmap.CONTRACT_REGISTER``)
+and refuses a design built for another contract than ``e2train.fixed.CONTRACT_VERSION``: the manifest
+check covers the files, this one what is actually in the PL.
+
 Per kernel call: copy the operands into contiguous DDR buffers (``allocate``, layouts of
 ``layouts.py``), flush them out of the CPU caches, program the kernel's registers, start it and wait
 (``driver.KernelRunner``), invalidate the output buffers and copy the results out. Buffers are kept
@@ -16,6 +20,7 @@ import time
 
 import numpy as np
 
+from .. import fixed
 from ..fabric.base import Fabric, FabricError, PsgResult
 from ..fabric.bounds import ConvShape, accumulator_bounds
 from . import regmap
@@ -60,6 +65,7 @@ class PynqFabric(Fabric):
         else:
             self.api, self.device, ip_dict = self._open_sim(device, bitfile, verify, api, executor)
         self.timeout = float(timeout)
+        self.contract_version = self._check_contract(ip_dict)
         self.runners = {name: self._runner(name, ip_dict) for name in regmap.KERNELS}
         self._buffers: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()  # the buffer pool and the busy accounting
@@ -101,6 +107,31 @@ class PynqFabric(Fabric):
             if hwh is not None and hasattr(device, "load_hwh"):
                 device.load_hwh(hwh)
         return get_api(api), device, device.ip_dict
+
+    def _check_contract(self, ip_dict) -> int:
+        """Read the loaded design's contract version register; refuse a design of another contract."""
+        r, want = regmap.CONTRACT_REGISTER, fixed.CONTRACT_VERSION
+        ip = ip_dict.get(r.instance)
+        if ip is None:
+            raise BitstreamError(
+                f"the loaded design has no contract version register ({r.instance!r}): bitstream built for contract v1 "
+                f"(before the register existed) or not an e2train design, this e2train speaks contract v{want}: "
+                "rebuild the bitstream (hw/vivado/build.sh) or load the one bitstreams/manifest.json records"
+            )
+        base = int(ip["phys_addr"])
+        if base != r.base_address:
+            raise BitstreamError(
+                f"{r.instance} is at {base:#x} in the loaded design but at {r.base_address:#x} in the register map; "
+                "rebuild the bitstream with hw/vivado"
+            )
+        got = int(self.api.MMIO(base, int(ip["addr_range"]), device=self.device).read(r.offset))
+        if got != want:
+            raise BitstreamError(
+                f"bitstream built for contract v{got} (read from the overlay's {r.instance} register at {base + r.offset:#x}), "
+                f"this e2train speaks contract v{want}: the loaded .bit is not the build the manifest "
+                f"{self.manifest.path} records; rebuild it (hw/vivado/build.sh) or load the matching one"
+            )
+        return got
 
     def _runner(self, kernel: str, ip_dict) -> KernelRunner:
         k = self.manifest.kernels[kernel]
@@ -216,6 +247,7 @@ class PynqFabric(Fabric):
             "api": getattr(self.api, "name", "pynq"),
             "bitfile": str(self.bitfile) if self.bitfile else None,
             "design": f"{self.manifest.design} v{self.manifest.design_version}, register map v{self.manifest.regmap_version}",
+            "contract": f"v{self.contract_version} (read from the overlay's {regmap.CONTRACT_REGISTER.instance} register)",
             "kernels": {kernel: f"{r.instance} at {r.base_address:#x}" for kernel, r in self.runners.items()},
         }
 

@@ -1,10 +1,11 @@
 """Read what the driver needs from a Vivado hardware handoff (.hwh): the kernel instances, their IP
-(VLNV) and the base address and range of their AXI-Lite control port as the PS sees them."""
+(VLNV), the base address and range of their AXI-Lite control port as the PS sees them, and each
+module's parameters (e.g. the CONST_VAL of the xlconstant that holds the contract version)."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BitstreamError
@@ -16,6 +17,7 @@ class HwhIp:
     vlnv: str
     base_address: int | None
     address_range: int | None
+    parameters: dict[str, str] = field(default_factory=dict, compare=False)  # NAME -> VALUE of the module's PARAMETERS
 
 
 def read_hwh(path: str | Path) -> dict[str, HwhIp]:
@@ -43,5 +45,6 @@ def read_hwh(path: str | Path) -> dict[str, HwhIp]:
         if not inst:
             continue
         base, size = ranges.get(inst, (None, None))
-        ips[inst] = HwhIp(inst, mod.get("VLNV", ""), base, size)
+        params = {p.get("NAME"): p.get("VALUE") for p in mod.findall("./PARAMETERS/PARAMETER[@NAME][@VALUE]")}
+        ips[inst] = HwhIp(inst, mod.get("VLNV", ""), base, size, params)
     return ips

@@ -1,8 +1,10 @@
-"""bitstreams/manifest.json: which bitstream the driver expects (file names, sha256, design and
-register-map versions, kernel instances and addresses), and the check of a .bit/.hwh pair against it.
+"""bitstreams/manifest.json: which bitstream the driver expects (file names, sha256, design,
+register-map and contract versions, kernel instances and addresses), and the check of a .bit/.hwh
+pair against it.
 
-``python -m e2train.board.manifest record BIT`` writes the sha256 of a fresh build into the manifest
-(hw/vivado/build.sh does it after Vivado has written the files).
+``python -m e2train.board.manifest record BIT`` writes the sha256 of a fresh build and the contract
+version it was built for into the manifest (hw/vivado/build.sh does it after Vivado has written the
+files).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .. import fixed
 from . import regmap
 from .errors import BitstreamError
 from .hwh import read_hwh
@@ -47,6 +50,7 @@ class Manifest:
     design: str
     design_version: str
     regmap_version: int
+    contract_version: int  # the contract (e2train.fixed.CONTRACT_VERSION) the bitstream was built for
     part: str
     clock_mhz: float
     files: dict  # "bit" / "hwh" -> {"name": ..., "sha256": ... or None}
@@ -64,7 +68,9 @@ class Manifest:
         return self.path.parent / self.bit_name
 
 
-def load_manifest(path: str | Path | None = None) -> Manifest:
+def load_manifest(path: str | Path | None = None, check_contract: bool = True) -> Manifest:
+    """Read a manifest; refuse one for another register map or, unless ``check_contract`` is False
+    (``record``, which stamps a fresh build), one built for another contract than this e2train's."""
     path = Path(path) if path is not None else default_manifest_path()
     try:
         raw = json.loads(path.read_text())
@@ -72,6 +78,12 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
         raise BitstreamError(f"bitstream manifest not found: {path} (set E2TRAIN_BITSTREAMS to the folder holding it)") from None
     except json.JSONDecodeError as exc:
         raise BitstreamError(f"bitstream manifest {path} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise BitstreamError(f"bitstream manifest {path} is malformed (a JSON {type(raw).__name__}, not an object)")
+    # A manifest without the field predates it: its bitstream was built for contract v1.
+    contract = raw.get("contract_version", 1)
+    if check_contract:
+        _check_contract(path, raw, contract)
     try:
         kernels = {
             name: KernelIp(name, k["instance"], k["top"], int(k["base_address"], 16), int(k["range"], 16))
@@ -83,6 +95,7 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
             design=raw["design"],
             design_version=str(raw["design_version"]),
             regmap_version=int(raw["regmap_version"]),
+            contract_version=contract,
             part=raw["part"],
             clock_mhz=float(raw["clock_mhz"]),
             files=files,
@@ -99,6 +112,23 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
             f"v{regmap.REGMAP_VERSION}: rebuild the bitstream (hw/vivado/build.sh) or use the matching e2train"
         )
     return m
+
+
+def _check_contract(path: Path, raw, contract) -> None:
+    want = fixed.CONTRACT_VERSION
+    if "contract_version" not in raw:
+        raise BitstreamError(
+            f"bitstream manifest {path} records no contract_version: bitstream built for contract v1 (before "
+            f"manifests recorded it), this e2train speaks contract v{want}: rebuild the bitstream "
+            f"(hw/vivado/build.sh records the version) or use an e2train of contract v1"
+        )
+    if type(contract) is not int:
+        raise BitstreamError(f"bitstream manifest {path} is malformed (contract_version {contract!r} is not an integer)")
+    if contract != want:
+        raise BitstreamError(
+            f"bitstream manifest {path}: bitstream built for contract v{contract}, this e2train speaks contract "
+            f"v{want}: rebuild the bitstream (hw/vivado/build.sh) or use an e2train of contract v{contract}"
+        )
 
 
 def sha256_file(path: str | Path) -> str:
@@ -145,24 +175,53 @@ def verify_bitstream(bitfile: str | Path, manifest: Manifest) -> Path:
 
 
 def check_hwh(hwh: str | Path, manifest: Manifest) -> None:
-    """Each kernel of the manifest is in the hwh as its HLS top, at the manifest's address."""
+    """Each kernel of the manifest is in the hwh as its HLS top, at the manifest's address; the contract
+    version register (regmap.CONTRACT_REGISTER) is there too, holding the manifest's contract version."""
     ips = read_hwh(hwh)
     for k in manifest.kernels.values():
-        ip = ips.get(k.instance)
-        if ip is None:
-            raise BitstreamError(f"{hwh} has no instance {k.instance!r} ({k.kernel}); it is not an e2train design")
-        if f":{k.top}:" not in ip.vlnv:
-            raise BitstreamError(f"{hwh}: instance {k.instance!r} is {ip.vlnv!r}, expected the HLS top {k.top!r}")
-        if ip.base_address != k.base_address:
-            got = "unmapped" if ip.base_address is None else hex(ip.base_address)
-            raise BitstreamError(
-                f"{hwh}: {k.instance} is at {got} but the manifest says {hex(k.base_address)}; rebuild with hw/vivado"
-            )
+        _check_hwh_ip(hwh, ips, k.instance, k.top, "HLS top", k.base_address, "manifest", f"({k.kernel}); it is not an e2train design")
+    _check_hwh_contract(hwh, ips, manifest.contract_version)
+
+
+def _check_hwh_ip(hwh, ips, instance: str, name: str, kind: str, base: int, placed_by: str, if_missing: str) -> None:
+    """``instance`` is in the hwh, as the IP ``name`` (of its VLNV), at ``base`` (as ``placed_by`` says)."""
+    ip = ips.get(instance)
+    if ip is None:
+        raise BitstreamError(f"{hwh} has no instance {instance!r} {if_missing}")
+    if f":{name}:" not in ip.vlnv:
+        raise BitstreamError(f"{hwh}: instance {instance!r} is {ip.vlnv!r}, expected the {kind} {name!r}")
+    if ip.base_address != base:
+        got = "unmapped" if ip.base_address is None else hex(ip.base_address)
+        raise BitstreamError(f"{hwh}: {instance} is at {got} but the {placed_by} says {hex(base)}; rebuild with hw/vivado")
+
+
+def _check_hwh_contract(hwh, ips, want: int) -> None:
+    r = regmap.CONTRACT_REGISTER
+    _check_hwh_ip(
+        hwh, ips, r.instance, r.ip, "IP", r.base_address, "register map",
+        f"(the contract version register): a design built before it existed, for contract v1; this e2train "
+        f"speaks contract v{want}: rebuild with hw/vivado",
+    )
+    const = ips.get(r.constant)
+    value = const.parameters.get("CONST_VAL") if const is not None else None
+    try:
+        version = int(value, 0)
+    except (TypeError, ValueError):
+        raise BitstreamError(
+            f"{hwh} has no constant {r.constant!r} with a CONST_VAL (the value of the contract version register; "
+            f"got {value!r}); rebuild with hw/vivado"
+        ) from None
+    if version != want:
+        raise BitstreamError(
+            f"{hwh}: bitstream built for contract v{version} (the CONST_VAL of {r.constant}), the manifest says "
+            f"contract v{want}: rebuild with hw/vivado or use the files the manifest records"
+        )
 
 
 def record(bitfile: str | Path, manifest_path: str | Path | None = None) -> dict:
-    """Write the sha256 of ``bitfile`` and its hwh into the manifest (after checking the hwh)."""
-    m = load_manifest(manifest_path)
+    """Write the sha256 of ``bitfile`` and its hwh, and this e2train's contract version, into the manifest
+    (after checking the hwh, whose contract version register must hold that version)."""
+    m = replace(load_manifest(manifest_path, check_contract=False), contract_version=fixed.CONTRACT_VERSION)
     bitfile = Path(bitfile)
     hwh = hwh_path_for(bitfile)
     for f in (bitfile, hwh):
@@ -172,6 +231,10 @@ def record(bitfile: str | Path, manifest_path: str | Path | None = None) -> dict
     raw = json.loads(m.path.read_text())
     raw["files"]["bit"]["sha256"] = sha256_file(bitfile)
     raw["files"]["hwh"]["sha256"] = sha256_file(hwh)
+    if "contract_version" not in raw:  # beside regmap_version, where the repository's manifest has it
+        at = list(raw).index("regmap_version") + 1 if "regmap_version" in raw else len(raw)
+        raw = dict([*list(raw.items())[:at], ("contract_version", None), *list(raw.items())[at:]])
+    raw["contract_version"] = m.contract_version
     tmp = m.path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(raw, indent=2) + "\n")
     tmp.replace(m.path)  # atomic: a failed write leaves the old manifest intact
@@ -181,7 +244,7 @@ def record(bitfile: str | Path, manifest_path: str | Path | None = None) -> dict
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m e2train.board.manifest", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("record", help="write the sha256 of BIT and BIT's .hwh into the manifest")
+    r = sub.add_parser("record", help="write the sha256 of BIT and BIT's .hwh, and the contract version, into the manifest")
     r.add_argument("bitfile")
     r.add_argument("--manifest", default=None)
     v = sub.add_parser("verify", help="check BIT and its .hwh against the manifest")

@@ -177,8 +177,9 @@ def markdown() -> str:
 
 # -- what the board driver adds (issue 7): versions, limits and names the driver and the manifest share --
 
-# Version of the maps above; bitstreams/manifest.json records the one its bitstream was built from.
-REGMAP_VERSION = 1
+# Version of the maps of this module; bitstreams/manifest.json records the one its bitstream was built
+# from. 2: the contract version register (CONTRACT_REGISTER) joined the kernel tops.
+REGMAP_VERSION = 2
 # The contract's kernels and the HLS top that implements each.
 KERNEL_TOPS = {"conv_fwd": "conv_fwd_top", "conv_bwd_data": "conv_bwd_data_top", "conv_bwd_weight_psg": "conv_bwd_weight_psg_top"}
 KERNELS = tuple(KERNEL_TOPS)
@@ -186,3 +187,50 @@ KERNELS = tuple(KERNEL_TOPS)
 MAX_HW = 32
 # The ``mode`` register of conv_bwd_weight_psg_top (MODE_PSG / MODE_FULL in hls/include/e2_types.h).
 MODES = {"psg": 0, "full": 1}
+
+
+@dataclass(frozen=True)
+class ConstantRegister:
+    """A read-only word of the overlay that holds a constant of the build: an AXI GPIO with all inputs,
+    driven by an xlconstant (hw/vivado/e2train_bd.tcl). Writes are ignored."""
+
+    instance: str  # the AXI GPIO's block-design instance, the key of Overlay.ip_dict
+    ip: str  # its IP, the name in its VLNV
+    constant: str  # the xlconstant instance that drives the GPIO's inputs (its CONST_VAL is in the hwh)
+    base_address: int
+    address_range: int
+    offset: int  # the word that reads the constant: GPIO_DATA of channel 1
+    width: int  # bits of the constant and of the GPIO channel
+
+
+# The contract version the overlay was built for (e2train.fixed.CONTRACT_VERSION at build time): the
+# driver reads it after loading the overlay and refuses another contract, so that a .bit swapped under
+# a matching manifest is still caught. The one statement of its place; the block design and
+# docs/register-map.md agree with it (tests/test_board_vivado.py, tests/test_regmap.py).
+CONTRACT_REGISTER = ConstantRegister(
+    instance="contract_version", ip="axi_gpio", constant="contract_version_value",
+    base_address=0x4003_0000, address_range=0x1_0000, offset=0x00, width=32,
+)
+
+
+def contract_register_markdown() -> str:
+    """The `## Contract version register` section of docs/register-map.md, generated from CONTRACT_REGISTER."""
+    r = CONTRACT_REGISTER
+    return "\n".join([
+        "## Contract version register",
+        "",
+        "One read-only word says which contract (number formats, docs/contracts.md) the overlay was built for:",
+        f"an AXI GPIO `{r.instance}` (`xilinx.com:ip:{r.ip}`, one channel of {r.width} inputs) whose inputs an",
+        f"xlconstant `{r.constant}` ties to the contract version that `hw/vivado/build.sh` took from",
+        "`e2train.fixed.CONTRACT_VERSION`. The driver reads it after loading the overlay and refuses a design",
+        "built for another contract (or without the register: one built before it existed, for contract v1),",
+        "so a `.bit` swapped under a matching manifest is still caught. Generated from",
+        "`host/e2train/board/regmap.py` (`regmap.contract_register_markdown()`).",
+        "",
+        "| address | register | access | what |",
+        "|---|---|---|---|",
+        f"| 0x{r.base_address + r.offset:08X} | GPIO_DATA | R | the contract version, an unsigned {r.width}-bit integer; writes are ignored |",
+        "",
+        f"Address range 0x{r.base_address:08X} - 0x{r.base_address + r.address_range - 1:08X}; the GPIO's other registers",
+        "(GPIO_TRI at 0x04, its interrupt registers) are not used.",
+    ]) + "\n"

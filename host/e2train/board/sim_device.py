@@ -13,6 +13,9 @@ the tests drive:
 * a started kernel runs in a thread of its own, as the PL runs beside the CPU: CTRL reads ap_start=1,
   ap_idle=0 until it is done, and the host may do other work meanwhile (``threaded=False`` runs it
   inside the write of ap_start instead);
+* the contract version register (``regmap.CONTRACT_REGISTER``) reads ``contract_version``: by default
+  this e2train's (``fixed.CONTRACT_VERSION``); another number plays a bitstream built for another
+  contract, None one built before the register existed (no such IP in the design);
 * ``hang={"conv_fwd"}`` makes a kernel never finish, to exercise the driver's timeout;
 * a kernel that touches memory outside every buffer stops, and the next register access raises
   :class:`SimBusError` (on the board the transfer would hang or fault).
@@ -26,6 +29,7 @@ import threading
 
 import numpy as np
 
+from .. import fixed
 from . import regmap
 from .errors import BoardError
 from .pynq_api import CompatDevice, import_pynq
@@ -112,13 +116,29 @@ class _KernelRegs:
         self.read_only |= self.vld_words | {r.words["data"] for r in self.regs.values() if r.kind == "output"}
 
 
+class _ConstantRegs:
+    """A read-only register block (the AXI GPIO of a ConstantRegister): fixed words, writes ignored."""
+
+    def __init__(self, spec: regmap.ConstantRegister, base: int, value: int):
+        self.instance, self.base, self.size = spec.instance, base, spec.address_range
+        self.vlnv = f"xilinx.com:ip:{spec.ip}:2.0"
+        self.words = {spec.offset: value & ((1 << spec.width) - 1)}
+
+
 class SimDevice(_DeviceBase):
     """The simulated board; pass it as ``device=`` (or ``device="sim"``) to the pynq fabric."""
 
     capabilities = {"REGISTER_RW": True}
 
     def __init__(
-        self, manifest=None, executor="auto", hang=(), threaded=True, memory_base=0x1000_0000, memory_size=256 << 20
+        self,
+        manifest=None,
+        executor="auto",
+        hang=(),
+        threaded=True,
+        memory_base=0x1000_0000,
+        memory_size=256 << 20,
+        contract_version: int | None = fixed.CONTRACT_VERSION,
     ):
         super().__init__("e2train-sim")
         from .executors import get_executor
@@ -137,6 +157,9 @@ class SimDevice(_DeviceBase):
         self._next_bo = 1
         self.flushes = self.invalidates = 0
         self.bitfile_name = None
+        self.contract_version = contract_version
+        self._const: dict[str, _ConstantRegs] = {}
+        self._map_contract_register(regmap.CONTRACT_REGISTER.base_address)
         self.load_ips({k.instance: (k.kernel, k.base_address, k.address_range) for k in self.manifest.kernels.values()})
 
     # -- the design: which kernels sit where --------------------------------------------------------
@@ -145,10 +168,22 @@ class SimDevice(_DeviceBase):
         self._regs = {
             inst: _KernelRegs(kernel, regmap.KERNEL_TOPS[kernel], base, size) for inst, (kernel, base, size) in ips.items()
         }
+        self._update_ip_dict()
+
+    def _map_contract_register(self, base: int | None) -> None:
+        """Place the contract version register at ``base`` (None, or a device without a version: no register)."""
+        spec = regmap.CONTRACT_REGISTER
+        self._const.pop(spec.instance, None)
+        if base is not None and self.contract_version is not None:
+            self._const[spec.instance] = _ConstantRegs(spec, base, self.contract_version)
+
+    def _update_ip_dict(self) -> None:
         self.ip_dict = {
             inst: {"phys_addr": r.base, "addr_range": r.size, "type": r.top, "state": None}
             for inst, r in self._regs.items()
         }
+        for inst, c in self._const.items():
+            self.ip_dict[inst] = {"phys_addr": c.base, "addr_range": c.size, "type": c.vlnv, "state": None}
 
     def load_hwh(self, hwh) -> None:
         """Map the kernels where the hwh of a bitstream puts them (the simulated "download")."""
@@ -156,6 +191,8 @@ class SimDevice(_DeviceBase):
 
         ips = read_hwh(hwh)
         by_instance = {k.instance: k.kernel for k in self.manifest.kernels.values()}
+        gpio = ips.get(regmap.CONTRACT_REGISTER.instance)
+        self._map_contract_register(gpio.base_address if gpio is not None else None)
         self.load_ips(
             {inst: (by_instance[inst], ip.base_address, ip.address_range) for inst, ip in ips.items() if inst in by_instance}
         )
@@ -165,11 +202,11 @@ class SimDevice(_DeviceBase):
         return self._regs[instance].runs
 
     # -- registers ----------------------------------------------------------------------------------
-    def _find_regs(self, address: int, length: int) -> tuple[_KernelRegs, int]:
-        for r in self._regs.values():
+    def _find_regs(self, address: int, length: int) -> tuple[_KernelRegs | _ConstantRegs, int]:
+        for r in (*self._regs.values(), *self._const.values()):
             if r.base <= address and address + length <= r.base + r.size:
                 return r, address - r.base
-        raise SimBusError(f"register access at {address:#x} (+{length} bytes) hits no kernel of the simulated design")
+        raise SimBusError(f"register access at {address:#x} (+{length} bytes) hits no IP of the simulated design")
 
     def read_registers(self, address: int, length: int) -> bytes:
         if address % 4 or length % 4:
@@ -194,7 +231,9 @@ class SimDevice(_DeviceBase):
             fault, self._fault = self._fault, None
             raise fault
 
-    def _read_word(self, r: _KernelRegs, off: int) -> int:
+    def _read_word(self, r: _KernelRegs | _ConstantRegs, off: int) -> int:
+        if isinstance(r, _ConstantRegs):
+            return r.words.get(off, 0)
         if off == regmap.CTRL:
             value = (
                 (regmap.AP_START if r.running else 0)
@@ -209,7 +248,9 @@ class SimDevice(_DeviceBase):
             r.words[off] = 0  # ap_vld clears on read
         return value
 
-    def _write_word(self, r: _KernelRegs, off: int, value: int) -> None:
+    def _write_word(self, r: _KernelRegs | _ConstantRegs, off: int, value: int) -> None:
+        if isinstance(r, _ConstantRegs):
+            return  # a GPIO whose pins are all inputs: writes change nothing the host reads back
         if off == regmap.CTRL:
             if value & regmap.AP_START and not r.running:
                 self._start(r)
