@@ -44,6 +44,17 @@ def test_sign_groups_and_lrs(tmp_path, data):
     assert opt.swa is None
 
 
+def test_sign_group_momentum_and_weight_decay_options(tmp_path, data):
+    t = trainer(tmp_path, data, *PSG, "optim.nesterov=true",
+                'optim.options={method="sign", swa=false, sign_momentum=0.0, sign_weight_decay=0.01}')
+    sign_group, other = t.optimizer.param_groups
+    assert (sign_group["momentum"], sign_group["weight_decay"], sign_group["nesterov"]) == (0.0, 0.01, False)
+    assert (other["momentum"], other["weight_decay"], other["nesterov"]) == (0.9, 1e-4, True)
+    t.run()  # torch accepts the groups (Nesterov off where there is no momentum)
+    with pytest.raises(ConfigError, match="sign_weight_decay"):
+        trainer(tmp_path, data, *PSG, 'optim.options={method="sign", sign_weight_decay=-1.0}', name="bad")
+
+
 def test_signsgd_steps_on_the_sign():
     w = torch.nn.Parameter(torch.tensor([1.0, 1.0, 1.0]))
     b = torch.nn.Parameter(torch.tensor([1.0]))

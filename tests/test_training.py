@@ -73,6 +73,19 @@ def test_lr_schedule_cosine_and_warmup():
     assert lr_factor(5, 100, [0.5], 0.1, "step", 0.1) == pytest.approx(0.6)  # warm-up also before steps
 
 
+def test_lr_schedule_constant_phase_for_swa():
+    # cosine from 1 to hold_lr over the first 80 iterations, then hold_lr to the end (SWA's constant phase)
+    f = [lr_factor(i, 100, [], 0.1, "cosine", 0.0, 0.8, 0.05) for i in (0, 40, 79, 80, 99)]
+    assert f == pytest.approx([1.0, 0.525, 0.05 + 0.475 * (1 + math.cos(math.pi * 79 / 80)), 0.05, 0.05])
+    assert [lr_factor(i, 100, [0.5], 0.1, "step", 0.0, 0.9, 0.02) for i in (49, 50, 89, 90)] == pytest.approx([1, 0.1, 0.1, 0.02])
+    # the defaults (hold_from 1.0) leave the schedules as they were
+    assert lr_factor(99, 100, [], 0.1, "cosine") == lr_factor(99, 100, [], 0.1, "cosine", 0.0, 1.0, 0.0)
+    with pytest.raises(ConfigError, match="schedule.hold_from"):
+        tiny_cfg("schedule.hold_from=0.0")
+    with pytest.raises(ConfigError, match="schedule.hold_lr"):
+        tiny_cfg("schedule.hold_lr=1.5")
+
+
 def test_trainer_follows_the_configured_schedule(tmp_path):
     tr = Trainer(tiny_cfg("schedule.lr_schedule=\"cosine\"", "optim.lr=0.2", "schedule.iterations=40"), str(tmp_path))
     assert [round(tr.set_lr(i), 12) for i in (0, 20, 39)] == pytest.approx([0.2, 0.1, 0.1 * (1 + math.cos(math.pi * 39 / 40))])
