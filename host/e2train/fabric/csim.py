@@ -48,6 +48,10 @@ def open_library(path):
         if hasattr(lib, f"{prefix}conv_fwd"):
             _declare(lib, prefix)
             getattr(lib, f"{prefix}max_hw").restype = ctypes.c_int
+        for name, dtype in (("x_msb", np.int8), ("g_msb", np.int16)):  # the MSB predictors, for the tests
+            if hasattr(lib, prefix + name):
+                getattr(lib, prefix + name).argtypes = [_ptr(dtype), _ptr(dtype), ctypes.c_int]
+                getattr(lib, prefix + name).restype = None
     return lib
 
 
