@@ -1,5 +1,7 @@
 """The csim backend (the HLS C++ compiled by g++) against the reference, bit for bit."""
 
+import ctypes.util
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -298,3 +300,17 @@ def test_msb_split_of_every_value(csim, prefix):
     assert {-128, -8, 8, 24, 120, 127} <= set(x_edges.tolist())
     assert {-32768, -32, 96, 32736, 32767} <= set(g_edges.tolist())
 
+def test_library_of_another_contract_version_is_refused(monkeypatch, csim):
+    from e2train.fabric import csim as csim_module
+    from e2train.fabric import csim_build
+
+    assert csim_module.library_contract_version(csim.lib) == fixed.CONTRACT_VERSION == 2
+    monkeypatch.setattr(fixed, "CONTRACT_VERSION", 3)
+    with pytest.raises(csim_module.ContractMismatch, match=r"implements contract v2, but e2train.fixed states contract v3"):
+        csim_module.open_library(csim_build.LIBRARY)
+    # a library without e2_contract_version predates the versions: v1 (any shared library without it will do)
+    monkeypatch.setattr(fixed, "CONTRACT_VERSION", 2)
+    libc = ctypes.util.find_library("c")
+    with pytest.raises(csim_module.ContractMismatch, match=r"contract v1, but .* contract v2: rebuild"):
+        csim_module.open_library(libc)
+    csim_module.open_library(libc, any_contract=True)  # timing an old build (benchmarks/csim_ab.py)

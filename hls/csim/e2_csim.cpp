@@ -100,6 +100,10 @@ int psg(const int8_t *x, const int16_t *g, int8_t *sign, int64_t *g_full, int32_
 
 extern "C" {
 
+// The contract version the kernels implement (E2_CONTRACT_VERSION): the host refuses a library whose
+// version differs from e2train.fixed.CONTRACT_VERSION (a stale build would give other bits).
+int e2_contract_version(void) { return E2_CONTRACT_VERSION; }
+
 // Largest input height/width the fast path accepts.
 int e2_max_hw(void) { return LARGE_HW; }
 

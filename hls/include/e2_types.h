@@ -25,6 +25,11 @@
 #define E2_UNROLL
 #endif
 
+// The contract these kernels implement (docs/contracts.md; e2train.fixed.CONTRACT_VERSION). 2: the MSB
+// predictors round to nearest and saturate (msb_round below). The csim library exports it and the host
+// refuses a library of another version; the testbenches refuse golden files of another version.
+#define E2_CONTRACT_VERSION 2
+
 namespace e2 {
 
 // Sizes the synthesizable tops are built for: their local buffers are static arrays (BRAM).
