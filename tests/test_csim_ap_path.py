@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from operands import FILLS, fill
 
 from e2train.fabric import FabricError, get_fabric, out_size
 
@@ -24,14 +25,14 @@ def same(a, b):
 @given(
     st.integers(1, 2), st.integers(1, 5), st.integers(1, 10), st.integers(1, 12), st.integers(1, 12),
     st.sampled_from([1, 3]), st.sampled_from([1, 2]), st.sampled_from([0, 3277, 32768, 65536]),
-    st.integers(0, 2**32 - 1),
+    st.sampled_from(FILLS), st.sampled_from(FILLS), st.integers(0, 2**32 - 1),
 )
-def test_ap_tops_equal_fast_path_and_reference(fabs, n, c, o, h, w, k, s, beta_q, seed):
+def test_ap_tops_equal_fast_path_and_reference(fabs, n, c, o, h, w, k, s, beta_q, fx, fg, seed):
     fast, ap = fabs
     rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, (n, c, h, w), dtype=np.int8)
-    wt = rng.integers(-128, 128, (o, c, k, k), dtype=np.int8)
-    g = rng.integers(-32768, 32768, (n, o, out_size(h, k, s), out_size(w, k, s)), dtype=np.int16)
+    x = fill(rng, fx, (n, c, h, w), np.int8)
+    wt = fill(rng, "rand", (o, c, k, k), np.int8)
+    g = fill(rng, fg, (n, o, out_size(h, k, s), out_size(w, k, s)), np.int16)
     y = ap.conv_fwd(x, wt, s)
     assert same(y, fast.conv_fwd(x, wt, s)) and same(y, ref.conv_fwd(x, wt, s))
     gx = ap.conv_bwd_data(g, wt, s, (h, w))
@@ -45,19 +46,25 @@ def test_ap_tops_equal_fast_path_and_reference(fabs, n, c, o, h, w, k, s, beta_q
         if mode == "full":
             assert same(a.g_full, r.g_full) and same(b.g_full, r.g_full)
         else:
-            assert same(a.g_msb, r.g_msb) and a.max_abs_msb == b.max_abs_msb == r.max_abs_msb
+            assert same(a.g_msb, r.g_msb) and same(b.g_msb, r.g_msb)
+            assert a.max_abs_msb == b.max_abs_msb == r.max_abs_msb
 
 
-def test_ap_tops_at_the_largest_plane_with_extremes(fabs):
+@pytest.mark.parametrize("kind", ["min", "max", "edges"])
+def test_ap_tops_at_the_largest_plane_with_extremes(fabs, kind):
+    """Every operand at one extreme, or half of them at the MSB predictor's edges (ties, saturated band)."""
     fast, ap = fabs
-    x = np.full((1, 3, 32, 32), -128, np.int8)
-    w = np.full((9, 3, 3, 3), -128, np.int8)
-    g = np.full((1, 9, 16, 16), -32768, np.int16)
+    rng = np.random.default_rng(7)
+    x = fill(rng, kind, (1, 3, 32, 32), np.int8)
+    w = fill(rng, kind, (9, 3, 3, 3), np.int8)
+    g = fill(rng, kind, (1, 9, 16, 16), np.int16)
     assert same(ap.conv_fwd(x, w, 2), ref.conv_fwd(x, w, 2))
     assert same(ap.conv_bwd_data(g, w, 2, (32, 32)), ref.conv_bwd_data(g, w, 2, (32, 32)))
     a = ap.conv_bwd_weight_psg(x, g, 3, 2, 3277)
+    b = fast.conv_bwd_weight_psg(x, g, 3, 2, 3277)
     r = ref.conv_bwd_weight_psg(x, g, 3, 2, 3277)
-    assert same(a.sign, r.sign) and a.predicted == r.predicted
+    assert same(a.sign, r.sign) and a.predicted == r.predicted and same(a.g_msb, r.g_msb)
+    assert same(b.sign, r.sign) and b.predicted == r.predicted and same(b.g_msb, r.g_msb)
 
 
 def test_ap_tops_refuse_planes_beyond_their_buffers(fabs):

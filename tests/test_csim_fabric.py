@@ -1,11 +1,17 @@
 """The csim backend (the HLS C++ compiled by g++) against the reference, bit for bit."""
 
+import ctypes.util
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from operands import FILLS, fill
+
+from e2train import fixed
 from e2train.fabric import FabricError, get_fabric, out_size
+from e2train.fabric.selftest import msb_edge_values
 
 ref = get_fabric("reference")
 
@@ -13,24 +19,6 @@ ref = get_fabric("reference")
 @pytest.fixture(scope="module")
 def csim():
     return get_fabric("csim")
-
-
-FILLS = ("rand", "rand", "rand", "min", "max", "zeros", "sparse")
-
-
-def fill(rng, kind, shape, dtype):
-    info = np.iinfo(dtype)
-    if kind == "min":
-        return np.full(shape, info.min, dtype)
-    if kind == "max":
-        return np.full(shape, info.max, dtype)
-    if kind == "zeros":
-        return np.zeros(shape, dtype)
-    a = rng.integers(info.min, info.max + 1, size=shape, dtype=dtype)
-    if kind == "sparse":  # mostly zeros, with the extremes mixed in
-        a[rng.random(shape) < 0.7] = 0
-        a[rng.random(shape) < 0.1] = info.min
-    return a
 
 
 layers = st.tuples(
@@ -91,9 +79,10 @@ def test_conv_bwd_weight_psg_matches_reference(csim, layer, beta_q):
 
 
 def test_resnet_sized_layer_with_extremes(csim):
-    """A 16-channel 32 x 32 layer, once at random and once with every operand at its extreme."""
+    """A 16-channel 32 x 32 layer: at random, with every operand at either extreme, and with half the
+    operands at the MSB predictor's edges (ties, saturated band, most negative values)."""
     rng = np.random.default_rng(5)
-    for kind in ("rand", "min"):
+    for kind in ("rand", "min", "max", "edges"):
         x = fill(rng, kind, (4, 16, 32, 32), np.int8)
         w = fill(rng, kind, (16, 16, 3, 3), np.int8)
         g = fill(rng, kind, (4, 16, 32, 32), np.int16)
@@ -101,11 +90,11 @@ def test_resnet_sized_layer_with_extremes(csim):
         assert same(csim.conv_bwd_data(g, w, 1, (32, 32)), ref.conv_bwd_data(g, w, 1, (32, 32)))
         a = csim.conv_bwd_weight_psg(x, g, 3, 1, 3277)
         b = ref.conv_bwd_weight_psg(x, g, 3, 1, 3277)
-        assert same(a.sign, b.sign) and a.predicted == b.predicted
+        assert same(a.sign, b.sign) and a.predicted == b.predicted and same(a.g_msb, b.g_msb)
 
 
 @pytest.mark.parametrize("k, s", [(3, 1), (3, 2), (1, 1), (1, 2)])
-@pytest.mark.parametrize("kind", ["rand", "min", "sparse"])
+@pytest.mark.parametrize("kind", ["rand", "min", "sparse", "edges"])
 def test_channel_counts_across_the_cpu_tiles(csim, k, s, kind):
     """Channel counts that cross the g++ build's tiles (forward: blocks of 4 outputs over input-channel
     pairs, hls/csim/fwd_lanes.h; backward-data 8 output pairs x 4 inputs: hls/csim/mac_avx2.h) with
@@ -153,9 +142,9 @@ def test_all_zero_inputs(csim):
 
 
 def tie_inputs():
-    # x = 16 -> x_msb = 1; g = 64 m -> g_msb = m: G_msb of the four 1x1 weights is (4, -2, 1, 0)
+    # x = 16 -> x_msb = 1; g = 64 m + d, |d| < 32 -> g_msb = m: G_msb of the four 1x1 weights is (4, -2, 1, 0)
     x = np.full((1, 1, 1, 1), 16, np.int8)
-    g = np.array([4 * 64, -2 * 64, 64 + 5, 63], np.int16).reshape(1, 4, 1, 1)
+    g = np.array([4 * 64, -2 * 64, 64 + 5, 31], np.int16).reshape(1, 4, 1, 1)
     return x, g
 
 
@@ -164,7 +153,7 @@ def test_psg_threshold_tie_counts_as_confident(csim):
     r = csim.conv_bwd_weight_psg(x, g, 1, 1, 32768)  # beta = 1/2: |-2| * 65536 == 32768 * 4
     assert r.g_msb.reshape(-1).tolist() == [4, -2, 1, 0]
     assert r.predicted == 2  # 4 and the tie -2; 1 is below; 0 never
-    assert r.sign.reshape(-1).tolist() == [1, -1, 1, 1]  # 1 and 0 from G_full = 69*16 and 63*16
+    assert r.sign.reshape(-1).tolist() == [1, -1, 1, 1]  # 1 and 0 from G_full = 69*16 and 31*16
     one_more = csim.conv_bwd_weight_psg(x, g, 1, 1, 32769)  # just above the tie
     assert one_more.predicted == 1
     for beta_q, predicted in ((0, 3), (65536, 1)):
@@ -177,7 +166,7 @@ def test_psg_mode_leaves_g_full_unset_and_full_mode_sets_it(csim):
     x, g = tie_inputs()
     assert csim.conv_bwd_weight_psg(x, g, 1, 1, 3277).g_full is None
     full = csim.conv_bwd_weight_psg(x, g, 1, 1, 3277, "full")
-    assert full.g_full.reshape(-1).tolist() == [4 * 64 * 16, -2 * 64 * 16, 69 * 16, 63 * 16]
+    assert full.g_full.reshape(-1).tolist() == [4 * 64 * 16, -2 * 64 * 16, 69 * 16, 31 * 16]
 
 
 def test_stride2_input_size_decides_the_shape(csim):
@@ -274,12 +263,13 @@ def test_portable_build_matches_reference(tmp_path, monkeypatch):
     portable = csim.CsimFabric("fast", library=lib)
     rng = np.random.default_rng(3)
     for k, s in ((3, 1), (3, 2), (1, 1), (1, 2)):
-        for kind in ("rand", "min"):
+        for kind in ("rand", "min", "max", "edges"):
             x, w, g, _, _ = make((2, 11, 35, 9, 7, k, s, kind, kind, kind, int(rng.integers(2**32))))
             assert same(portable.conv_fwd(x, w, s), ref.conv_fwd(x, w, s))
             assert same(portable.conv_bwd_data(g, w, s, (9, 7)), ref.conv_bwd_data(g, w, s, (9, 7)))
             a, b = portable.conv_bwd_weight_psg(x, g, k, s, 3277), ref.conv_bwd_weight_psg(x, g, k, s, 3277)
-            assert same(a.sign, b.sign) and a.predicted == b.predicted
+            assert same(a.sign, b.sign) and a.predicted == b.predicted and same(a.g_msb, b.g_msb)
+    assert_msb_split_matches_fixed(lib, "e2_")
 
 
 def test_avx2_machines_run_the_avx2_passes(csim):
@@ -287,3 +277,40 @@ def test_avx2_machines_run_the_avx2_passes(csim):
     if " avx2" not in flags:
         pytest.skip("this CPU has no AVX2: the portable loops run (test_portable_build_matches_reference)")
     assert csim.lib.e2_avx2_passes() == 1
+
+
+def assert_msb_split_matches_fixed(lib, prefix):
+    """The library's MSB predictor on every int8 and int16 value equals fixed.msb, and the remainder
+    value - 2**s * msb equals fixed.lsb (contract v2: rounded, saturated, signed remainder)."""
+    for dtype, bits, msb_bits in ((np.int8, fixed.X_BITS, fixed.X_MSB_BITS), (np.int16, fixed.G_BITS, fixed.G_MSB_BITS)):
+        v = np.arange(np.iinfo(dtype).min, np.iinfo(dtype).max + 1, dtype=dtype)
+        m = np.empty_like(v)
+        getattr(lib, prefix + ("x_msb" if dtype is np.int8 else "g_msb"))(v, m, v.size)
+        assert np.array_equal(m, fixed.msb(v, bits, msb_bits))
+        rem = v.astype(np.int64) - (m.astype(np.int64) << (bits - msb_bits))
+        assert np.array_equal(rem, fixed.lsb(v, bits, msb_bits))
+
+
+@pytest.mark.parametrize("prefix", ["e2_", "e2_ap_"])
+def test_msb_split_of_every_value(csim, prefix):
+    """Both type families (NativeTypes for the fast path, ApTypes for the tops) through the one helper
+    the plane loaders call (e2::msb_round, hls/include/e2_types.h)."""
+    assert_msb_split_matches_fixed(csim.lib, prefix)
+    x_edges, g_edges = msb_edge_values(np.int8), msb_edge_values(np.int16)
+    assert {-128, -8, 8, 24, 120, 127} <= set(x_edges.tolist())
+    assert {-32768, -32, 96, 32736, 32767} <= set(g_edges.tolist())
+
+def test_library_of_another_contract_version_is_refused(monkeypatch, csim):
+    from e2train.fabric import csim as csim_module
+    from e2train.fabric import csim_build
+
+    assert csim_module.library_contract_version(csim.lib) == fixed.CONTRACT_VERSION == 2
+    monkeypatch.setattr(fixed, "CONTRACT_VERSION", 3)
+    with pytest.raises(csim_module.ContractMismatch, match=r"implements contract v2, but e2train.fixed states contract v3"):
+        csim_module.open_library(csim_build.LIBRARY)
+    # a library without e2_contract_version predates the versions: v1 (any shared library without it will do)
+    monkeypatch.setattr(fixed, "CONTRACT_VERSION", 2)
+    libc = ctypes.util.find_library("c")
+    with pytest.raises(csim_module.ContractMismatch, match=r"contract v1, but .* contract v2: rebuild"):
+        csim_module.open_library(libc)
+    csim_module.open_library(libc, any_contract=True)  # timing an old build (benchmarks/csim_ab.py)

@@ -3,16 +3,18 @@
 
     python tools/gen_golden.py [--out hls/build/golden] [--seed 0] [--random 6]
 
-One text file per kernel (conv_fwd.txt, conv_bwd_data.txt, conv_bwd_weight_psg.txt), each a list of
+One text file per kernel (conv_fwd.txt, conv_bwd_data.txt, conv_bwd_weight_psg.txt), each the contract
+version its expected values follow (the testbenches refuse another, hls/tb/tb_golden.h) and a list of
 cases that the testbench runs through the synthesizable top and compares bit for bit:
 
+    contract <version>                first line: e2train.fixed.CONTRACT_VERSION
     case <kernel> <integer parameters...>
     <name> <count> <values...>        one line per array (inputs, then expected outputs)
     end
 
-Cases: edge values (-128, -32768, all zeros), ties at the PSG threshold, and random layers with
-k in {1, 3} and stride in {1, 2}, all within the tops' 32 x 32 local buffers. Generated files are
-build outputs (hls/build is ignored by git).
+Cases: edge values (-128, -32768, all zeros, the MSB predictor's ties and saturated band), ties at the
+PSG threshold, and random layers with k in {1, 3} and stride in {1, 2}, all within the tops' 32 x 32
+local buffers. Generated files are build outputs (hls/build is ignored by git).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "host"))
 
+from e2train import fixed  # noqa: E402
 from e2train.fabric import get_fabric, out_size  # noqa: E402
+from e2train.fabric.selftest import edge_operands  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "hls" / "build" / "golden"
@@ -46,6 +50,8 @@ def fill(rng, kind: str, shape, dtype):
         return np.full(shape, info.min, dtype)
     if kind == "max":
         return np.full(shape, info.max, dtype)
+    if kind == "edges":
+        return edge_operands(rng, shape, dtype)
     return rng.integers(info.min, info.max + 1, size=shape, dtype=dtype)
 
 
@@ -57,6 +63,8 @@ def layer_cases(rng, n_random: int):
         (1, 2, 3, 4, 4, 1, 1, "zeros", "rand", "zeros"),
         (2, 2, 2, 6, 6, 3, 1, "rand", "zeros", "rand"),
         (1, 4, 3, 7, 5, 1, 2, "min", "max", "max"),
+        (2, 3, 5, 9, 8, 3, 1, "edges", "rand", "edges"),  # MSB ties, saturated band, most negative values
+        (2, 9, 9, 8, 7, 1, 2, "edges", "edges", "edges"),
     ]
     for _ in range(n_random):
         k = int(rng.choice([1, 3]))
@@ -68,13 +76,14 @@ def layer_cases(rng, n_random: int):
 
 
 def tie_cases():
-    """PSG ties: 1 x 1 images where G_msb is set exactly. x = 16 gives x_msb = 1; g = 64 m gives g_msb = m.
+    """PSG ties: 1 x 1 images where G_msb is set exactly. x = 16 gives x_msb = 1; g = 64 m + d, |d| < 32,
+    gives g_msb = m.
 
     With G_msb = (4, 2, 1, 0) and beta_q = 32768 (beta = 1/2): |2| * 65536 == 32768 * 4 is a tie and
     counts as confident; 1 is below the threshold; 0 never takes the predicted sign.
     """
     x = np.full((1, 1, 1, 1), 16, np.int8)
-    g = np.array([4 * 64, -2 * 64, 64 + 5, 63], np.int16).reshape(1, 4, 1, 1)
+    g = np.array([4 * 64, -2 * 64, 64 + 5, 31], np.int16).reshape(1, 4, 1, 1)
     yield x, g, 32768
     yield x, -g, 32768
     yield x, g, 0  # beta 0: every nonzero G_msb is confident, zero still is not
@@ -101,7 +110,7 @@ def write_golden(out: Path, seed: int = 0, n_random: int = 6) -> dict[str, int]:
     for x, g, beta_q in tie_cases():
         psg.append(_psg_case(ref, x, g, 1, 1, beta_q, "psg"))
     for name, cases in (("conv_fwd", fwd), ("conv_bwd_data", bwd), ("conv_bwd_weight_psg", psg)):
-        text = "\n".join("\n".join(lines) + "\nend" for lines in cases) + "\n"
+        text = f"contract {fixed.CONTRACT_VERSION}\n" + "\n".join("\n".join(lines) + "\nend" for lines in cases) + "\n"
         tmp = out / f"{name}.txt.tmp"
         tmp.write_text(text)
         tmp.replace(out / f"{name}.txt")

@@ -100,8 +100,21 @@ int psg(const int8_t *x, const int16_t *g, int8_t *sign, int64_t *g_full, int32_
 
 extern "C" {
 
+// The contract version the kernels implement (E2_CONTRACT_VERSION): the host refuses a library whose
+// version differs from e2train.fixed.CONTRACT_VERSION (a stale build would give other bits).
+int e2_contract_version(void) { return E2_CONTRACT_VERSION; }
+
 // Largest input height/width the fast path accepts.
 int e2_max_hw(void) { return LARGE_HW; }
+
+// The MSB predictors of n values in NativeTypes, as the plane loaders compute them (e2_types.h), for
+// the tests to compare with e2train.fixed.msb on every int8 and int16 value.
+void e2_x_msb(const int8_t *x, int8_t *m, int n) {
+    for (int i = 0; i < n; ++i) m[i] = e2::x_msb_of(x[i]);
+}
+void e2_g_msb(const int16_t *g, int16_t *m, int n) {
+    for (int i = 0; i < n; ++i) m[i] = e2::g_msb_of(g[i]);
+}
 
 // 1 on an AVX2 build (the forward kernel of fwd_lanes.h, the backward-data and weight-gradient
 // passes of mac_avx2.h), 0 when the kernels' own loops run.

@@ -23,6 +23,14 @@ extern "C" {
 
 int e2_ap_max_hw(void) { return e2::MAX_HW; }
 
+// The MSB predictors of n values in ApTypes (the tops' loaders), as e2_x_msb / e2_g_msb.
+void e2_ap_x_msb(const int8_t *x, int8_t *m, int n) {
+    for (int i = 0; i < n; ++i) m[i] = (int8_t)e2::x_msb_of(e2::ApTypes::x_t(x[i])).to_int();
+}
+void e2_ap_g_msb(const int16_t *g, int16_t *m, int n) {
+    for (int i = 0; i < n; ++i) m[i] = (int16_t)e2::g_msb_of(e2::ApTypes::g_t(g[i])).to_int();
+}
+
 int e2_ap_conv_fwd(const int8_t *x, const int8_t *w, int32_t *y, int n, int c, int h, int wd, int o, int k, int s) {
     const int p = (k - 1) / 2, ho = (h + 2 * p - k) / s + 1, wo = (wd + 2 * p - k) / s + 1;
     std::vector<e2::ApTypes::x_t> xa = to_ap<e2::ApTypes::x_t>(x, (long)n * c * h * wd);

@@ -181,7 +181,7 @@ struct BwdDataPass<NativeTypes, Taps, K, PC, OC, false, PLANE> {
 };
 
 // Weight gradient, phase 1 of a 3 x 3 tile of 2 output channels x 1 input channel:
-// acc[po][0][t] += sum_q gmb[po][q] * xmb[0][q + off[t]] (x >> 4 and g >> 6). A sum per weight, so
+// acc[po][0][t] += sum_q gmb[po][q] * xmb[0][q + off[t]] (x_msb and g_msb). A sum per weight, so
 // vpmaddwd pairs neighbouring positions. g++ makes one accumulator per weight from the kernel's own
 // loop, which reads nine unaligned operand streams per product row (one per tap); here one kernel row
 // at a time (three taps) serves both output channels: 3 unaligned loads per 6 vpmaddwd instead of 9

@@ -25,6 +25,11 @@
 #define E2_UNROLL
 #endif
 
+// The contract these kernels implement (docs/contracts.md; e2train.fixed.CONTRACT_VERSION). 2: the MSB
+// predictors round to nearest and saturate (msb_round below). The csim library exports it and the host
+// refuses a library of another version; the testbenches refuse golden files of another version.
+#define E2_CONTRACT_VERSION 2
+
 namespace e2 {
 
 // Sizes the synthesizable tops are built for: their local buffers are static arrays (BRAM).
@@ -60,6 +65,22 @@ inline bool conv_args_ok(int k, int stride) { return (k == 1 || k == 3) && (stri
     E2_PRAGMA(HLS INTERFACE mode=s_axilite port=return)    \
     E2_PRAGMA(HLS INTERFACE mode=ap_ctrl_hs port=return)
 
+// The MSB predictor of a BITS-bit value (contract v2): its top BITS - SHIFT bits rounded to nearest,
+// ties toward +inf, the top code saturated: min((v + 2^(SHIFT-1)) >> SHIFT, 2^(BITS-SHIFT-1) - 1).
+// Hardware: an incrementer on the top bits, carried in by bit SHIFT-1 unless v is in the saturated band
+// (v >= 2^(BITS-1) - 2^(SHIFT-1), top bits 01...1). The kernels apply it once per element as it enters
+// a buffer (plane.h), never per MAC, in every build. Written as that carry, not as a min(): of the forms
+// tried, g++ vectorised this one best (phase-1 loads 1.35x the time of v1's shift; min() forms 1.4-1.6x).
+template <int BITS, int SHIFT, class V>
+inline V msb_round(const V &v) {
+    const bool up = ((v >> (SHIFT - 1)) & 1) != 0 && v < (1 << (BITS - 1)) - (1 << (SHIFT - 1));
+    return V((v >> SHIFT) + up);
+}
+template <class V>
+inline V x_msb_of(const V &x) { return msb_round<8, 4>(x); }    // int8 -> int4 in [-8, 7]
+template <class V>
+inline V g_msb_of(const V &g) { return msb_round<16, 6>(g); }   // int16 -> int10 in [-512, 511]
+
 // Mode of conv_bwd_weight_psg.
 const int MODE_PSG = 0;
 const int MODE_FULL = 1;
@@ -68,8 +89,8 @@ struct ApTypes {
     typedef ap_int<8> x_t;        // activation (DDR and local buffers)
     typedef ap_int<8> w_t;        // weight
     typedef ap_int<16> g_t;       // output gradient
-    typedef ap_int<4> xm_t;       // x >> 4
-    typedef ap_int<10> gm_t;      // g >> 6
+    typedef ap_int<4> xm_t;       // x_msb
+    typedef ap_int<10> gm_t;      // g_msb
     typedef ap_int<16> pxw_t;     // x * w, |.| <= 2^14
     typedef ap_int<24> pgw_t;     // g * w and g * x, |.| <= 2^22
     typedef ap_int<14> pm_t;      // x_msb * g_msb, |.| <= 2^12
@@ -103,7 +124,7 @@ struct NativeTypes {
 //                  per lane per tap, so 32-bit lanes (vpmulld: 8 products per instruction; int16 lanes
 //                  need mullw + mulhw + two unpacks + two lane permutes to widen the same 16). An
 //                  AVX2 build has no forward planes (hls/csim/fwd_lanes.h packs its own).
-//   px_t, pg_t     weight-gradient planes (x or x >> 4, and g or g >> 6): the loop over positions is a
+//   px_t, pg_t     weight-gradient planes (x or x_msb, and g or g_msb): the loop over positions is a
 //                  sum per weight, which g++ turns into vpmaddwd (16 int16 products per instruction)
 //                  when the operands are int16.
 template <class T> struct Buf;

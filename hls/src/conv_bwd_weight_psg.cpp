@@ -19,7 +19,7 @@ int conv_bwd_weight_psg_top(const e2::ApTypes::x_t *x, const e2::ApTypes::g_t *g
     if (!conv_args_ok(k, stride)) return E2_BAD_ARG;
     const int to = k == 3 ? PSG_PO : PSG_PO1, tc = k == 3 ? PSG_PC : PSG_PC1;
     if ((long)((o + to - 1) / to) * ((c + tc - 1) / tc) > PSG_MAX_JOBS) return E2_BAD_SHAPE;
-    // PC input planes, one copy per tap (18 BRAM18 for 3x3), for x (8 bit) and x >> 4 (phase 1), and
+    // PC input planes, one copy per tap (18 BRAM18 for 3x3), for x (8 bit) and x_msb (phase 1), and
     // PO gradient planes (one BRAM18 each), reused by both phases.
     // (the 1x1 tile has PC1 = 8 planes of one copy: fewer than PC * 9 = 18)
     Buf<ApTypes>::px_t xb[PSG_PC * MAX_K * MAX_K][MAX_PLANE];

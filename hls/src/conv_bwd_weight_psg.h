@@ -1,7 +1,7 @@
 // conv_bwd_weight_psg: x int8 [N,C,H,W] and g int16 [N,O,H',W'] -> weight-gradient signs int8 [O,C,k,k]
 // with predictive sign gradient descent (docs/contracts.md sections 1-2).
 //
-//   phase 1  every weight: G_msb = sum (g >> 6) * (x >> 4), int4 x int10 products (narrow LUT
+//   phase 1  every weight: G_msb = sum g_msb * x_msb, int4 x int10 products (narrow LUT
 //            multipliers in hardware), 32-bit accumulators, and max |G_msb| over all weights.
 //   select   weight i is confident iff G_msb[i] != 0 and |G_msb[i]| * 65536 >= beta_q * max|G_msb|;
 //            confident weights take sgn(G_msb) now; each tile with an unconfident weight goes into a
@@ -144,21 +144,21 @@ inline int sgn(const V &v) {
     return v > 0 ? 1 : (v < 0 ? -1 : 0);
 }
 
-// Planes of one pass (the images [nn0, nn0 + g.nb), stacked): input channels [c0, c0 + cnt) as x >> SHIFT
-// into slots [0, cnt), and output-gradient channels [o0, o0 + cnt) as g >> SHIFT.
-template <int S, int K, int SHIFT, int COPIES, class Src, class Dst, int PLANE>
+// Planes of one pass (the images [nn0, nn0 + g.nb), stacked): input channels [c0, c0 + cnt) as x (or
+// x_msb) into slots [0, cnt), and output-gradient channels [o0, o0 + cnt) as g (or g_msb).
+template <int S, int K, bool MSB, int COPIES, class Src, class Dst, int PLANE>
 void load_x_pass(const Src *x, int c, int c0, int cnt, int nn0, long xplane, Dst (*buf)[PLANE], const Geometry &g) {
     for (int pc = 0; pc < cnt; ++pc)
         for (int b = 0; b < g.nb; ++b)
-            load_input<S, K, SHIFT, COPIES>(x + ((long)(nn0 + b) * c + c0 + pc) * xplane, c0 + pc < c, buf[pc * COPIES],
-                                            PLANE, g, b);
+            load_input<S, K, MSB, COPIES>(x + ((long)(nn0 + b) * c + c0 + pc) * xplane, c0 + pc < c, buf[pc * COPIES],
+                                          PLANE, g, b);
 }
 
-template <int SHIFT, class Src, class Dst, int PLANE>
+template <bool MSB, class Src, class Dst, int PLANE>
 void load_g_pass(const Src *gy, int o, int o0, int cnt, int nn0, long gplane, Dst (*buf)[PLANE], const Geometry &g) {
     for (int po = 0; po < cnt; ++po)
         for (int b = 0; b < g.nb; ++b)
-            load_grad<SHIFT>(gy + ((long)(nn0 + b) * o + o0 + po) * gplane, o0 + po < o, buf[po], g, b);
+            load_grad<MSB>(gy + ((long)(nn0 + b) * o + o0 + po) * gplane, o0 + po < o, buf[po], g, b);
 }
 
 // The g++ build (!REP) stacks the batch in its buffer planes (plane.h); when the whole batch fits one
@@ -175,8 +175,8 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
                               int o, int beta_q, int mode, int *predicted, int *max_abs_msb,
                               typename Buf<T>::px_t (*xb)[PLANE], typename Buf<T>::pg_t (*xmb)[PLANE],
                               typename Buf<T>::pg_t (*gb)[PLANE], hls::stream<PsgJob<PO * PC * K * K> > &jobs) {
-    // Local buffers: PC input planes (COPIES per tap in hardware) for x (phase 2) and x >> 4 (phase 1),
-    // and PO gradient planes reused by both phases (g >> 6, then g); resident: every channel's.
+    // Local buffers: PC input planes (COPIES per tap in hardware) for x (phase 2) and x_msb (phase 1),
+    // and PO gradient planes reused by both phases (g_msb, then g); resident: every channel's.
     const int KK = K * K;
     const int NW = PO * PC * KK;
     const int COPIES = Copies<K, REP>::n;
@@ -193,8 +193,8 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
     if (mode == MODE_PSG) {
         // phase 1: G_msb of every weight, and its largest magnitude
         if (resident) {
-            load_x_pass<S, K, 4, COPIES>(x, c, 0, cpad, 0, xplane, xmb, g);
-            load_g_pass<6>(gy, o, 0, opad, 0, gplane, gb, g);
+            load_x_pass<S, K, true, COPIES>(x, c, 0, cpad, 0, xplane, xmb, g);
+            load_g_pass<true>(gy, o, 0, opad, 0, gplane, gb, g);
         }
         for (int o0 = 0; o0 < o; o0 += PO) {
             for (int c0 = 0; c0 < c; c0 += PC) {
@@ -206,8 +206,8 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
                 for (int nn = 0; nn < n; nn += nb) {
                     const Geometry &gp = nn + nb < n ? g : glast;
                     if (!resident) {
-                        load_x_pass<S, K, 4, COPIES>(x, c, c0, PC, nn, xplane, xmb, gp);
-                        load_g_pass<6>(gy, o, o0, PO, nn, gplane, gb, gp);
+                        load_x_pass<S, K, true, COPIES>(x, c, c0, PC, nn, xplane, xmb, gp);
+                        load_g_pass<true>(gy, o, o0, PO, nn, gplane, gb, gp);
                     }
                     PsgMsbPass<T, K, S, PO, PC, REP, PLANE>::run(xmb + (resident ? c0 * COPIES : 0), gb + (resident ? o0 : 0),
                                                              acc, gp);
@@ -270,8 +270,8 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
 
     // phase 2: the full-precision gradient of the weights each job needs
     if (resident && njobs > 0) {
-        load_x_pass<S, K, 0, COPIES>(x, c, 0, cpad, 0, xplane, xb, g);
-        load_g_pass<0>(gy, o, 0, opad, 0, gplane, gb, g);
+        load_x_pass<S, K, false, COPIES>(x, c, 0, cpad, 0, xplane, xb, g);
+        load_g_pass<false>(gy, o, 0, opad, 0, gplane, gb, g);
     }
     for (int jn = 0; jn < njobs; ++jn) {
         const PsgJob<PO * PC * K * K> job = jobs.read();
@@ -283,8 +283,8 @@ void conv_bwd_weight_psg_core(const typename T::x_t *x, const typename T::g_t *g
         for (int nn = 0; nn < n; nn += nb) {
             const Geometry &gp = nn + nb < n ? g : glast;
             if (!resident) {
-                load_x_pass<S, K, 0, COPIES>(x, c, job.c0, PC, nn, xplane, xb, gp);
-                load_g_pass<0>(gy, o, job.o0, PO, nn, gplane, gb, gp);
+                load_x_pass<S, K, false, COPIES>(x, c, job.c0, PC, nn, xplane, xb, gp);
+                load_g_pass<false>(gy, o, job.o0, PO, nn, gplane, gb, gp);
             }
             PsgFullPass<T, K, S, PO, PC, REP, PLANE>::run(xb + (resident ? job.c0 * COPIES : 0),
                                                           gb + (resident ? job.o0 : 0), job.need, acc, gp);

@@ -83,7 +83,7 @@ void conv_fwd_core(const typename T::x_t *x, const typename T::w_t *w, typename 
         if (!REP)
             for (int cc = 0; cc < cslots; ++cc)
                 for (int b = 0; b < g.nb; ++b)
-                    load_input<S, K, 0, COPIES>(x + ((long)(nn + b) * c + cc) * xplane, cc < c, xb[cc * COPIES], PLANE, g, b);
+                    load_input<S, K, false, COPIES>(x + ((long)(nn + b) * c + cc) * xplane, cc < c, xb[cc * COPIES], PLANE, g, b);
         for (int o0 = 0; o0 < o; o0 += PO) {
             for (int po = 0; po < PO; ++po)
                 for (int q = 0; q < g.nq; ++q) {
@@ -94,7 +94,7 @@ void conv_fwd_core(const typename T::x_t *x, const typename T::w_t *w, typename 
                 for (int cc = 0; cc < CC; ++cc) {
                     const bool valid = c0 + cc < c;
                     if (REP)
-                        load_input<S, K, 0, COPIES>(x + ((long)nn * c + c0 + cc) * xplane, valid, xb[cc * COPIES], PLANE, g);
+                        load_input<S, K, false, COPIES>(x + ((long)nn * c + c0 + cc) * xplane, valid, xb[cc * COPIES], PLANE, g);
                     for (int po = 0; po < PO; ++po)
                         for (int t = 0; t < K * K; ++t) {
 #pragma HLS PIPELINE II=1

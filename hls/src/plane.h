@@ -73,13 +73,13 @@ inline int tap_offset(const Geometry &g, int i, int j) {
     return ((i % S) * S + j % S) * g.sub + (i / S) * g.xs + j / S;
 }
 
-// image src [h][w] -> image slot img of an input plane of geometry g (zero padding, polyphase for
-// S = 2), each value arithmetic-shifted right by SHIFT (0 for the full value, 4 for x_msb); valid =
-// false loads zeros (a channel past the end). Only the sub-planes that K taps read are written (one
+// activations src [h][w] -> image slot img of an input plane of geometry g (zero padding, polyphase
+// for S = 2), each value whole or, for MSB, as x_msb (e2_types.h: rounded here, once per element);
+// valid = false loads zeros (a channel past the end). Only the sub-planes that K taps read are written (one
 // for K = 1); the last slot also writes the two slack rows.
 // COPIES identical planes, `stride` elements apart, are written in parallel: the hardware keeps one
 // copy per tap so that the k*k reads of a position hit k*k different BRAMs.
-template <int S, int K, int SHIFT, int COPIES, class Src, class Dst>
+template <int S, int K, bool MSB, int COPIES, class Src, class Dst>
 void load_input(const Src *src, bool valid, Dst *dst, long stride, const Geometry &g, int img = 0) {
 #pragma HLS INLINE off
     const int A = K < S ? K : S;  // phases read along each axis
@@ -103,7 +103,7 @@ void load_input(const Src *src, bool valid, Dst *dst, long stride, const Geometr
                     const Src *srow = src + y * g.w + (lo * S + b - g.p);
                     for (int m = 0; m < hi - lo; ++m) {
 #pragma HLS PIPELINE II=1
-                        const Dst v = srow[m * S] >> SHIFT;
+                        const Dst v = MSB ? x_msb_of(srow[m * S]) : srow[m * S];
                         for (int t = 0; t < COPIES; ++t) {
 #pragma HLS UNROLL
                             drow[t * stride + lo + m] = v;
@@ -121,8 +121,9 @@ void load_input(const Src *src, bool valid, Dst *dst, long stride, const Geometr
 }
 
 // Output gradient g [ho][wo] -> image slot img of an output plane of geometry g: ho rows of qs (zeros
-// in the junk columns w >= wo), and zero rows up to the next slot when one follows.
-template <int SHIFT, class Src, class Dst>
+// in the junk columns w >= wo), and zero rows up to the next slot when one follows. Each value whole or,
+// for MSB, as g_msb (rounded here, once per element).
+template <bool MSB, class Src, class Dst>
 void load_grad(const Src *src, bool valid, Dst *dst, const Geometry &g, int img = 0) {
 #pragma HLS INLINE off
     const int ho = g.ho, wo = g.wo, qs = g.qs;
@@ -134,7 +135,7 @@ void load_grad(const Src *src, bool valid, Dst *dst, const Geometry &g, int img 
             const Src *srow = src + r * wo;
             for (int c = 0; c < wo; ++c) {
 #pragma HLS PIPELINE II=1
-                drow[c] = srow[c] >> SHIFT;
+                drow[c] = MSB ? g_msb_of(srow[c]) : srow[c];
             }
         } else {
             for (int c = 0; c < wo; ++c) drow[c] = 0;

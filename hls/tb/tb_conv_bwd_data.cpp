@@ -1,5 +1,6 @@
 // C testbench of conv_bwd_data_top: every golden case through the synthesizable top, bit for bit.
-//   tb_conv_bwd_data [golden/conv_bwd_data.txt]      exit 0 when every case matches, 1 otherwise
+//   tb_conv_bwd_data [golden/conv_bwd_data.txt]
+//     exit 0: all match, 1: a mismatch or a bad file, 3: a golden file of another contract version
 #include "conv_bwd_data.h"
 #include "tb_golden.h"
 

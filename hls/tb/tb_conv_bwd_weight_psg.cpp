@@ -1,6 +1,7 @@
 // C testbench of conv_bwd_weight_psg_top: every golden case (modes psg and full, PSG threshold ties)
 // through the synthesizable top, bit for bit.
-//   tb_conv_bwd_weight_psg [golden/conv_bwd_weight_psg.txt]      exit 0 when every case matches
+//   tb_conv_bwd_weight_psg [golden/conv_bwd_weight_psg.txt]
+//     exit 0: all match, 1: a mismatch or a bad file, 3: a golden file of another contract version
 #include "conv_bwd_weight_psg.h"
 #include "tb_golden.h"
 

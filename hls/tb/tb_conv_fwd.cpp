@@ -1,5 +1,6 @@
 // C testbench of conv_fwd_top: every golden case through the synthesizable top, bit for bit.
-//   tb_conv_fwd [golden/conv_fwd.txt]      exit 0 when every case matches, 1 otherwise
+//   tb_conv_fwd [golden/conv_fwd.txt]
+//     exit 0: all match, 1: a mismatch or a bad file, 3: a golden file of another contract version
 #include "conv_fwd.h"
 #include "tb_golden.h"
 

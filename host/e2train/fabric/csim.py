@@ -3,7 +3,8 @@
 The library is built on first use when it is missing or out of date (``csim_build``), then cached.
 By default the fast path runs (the kernel templates over native integers, CPU tile sizes); pass
 ``path="ap"`` to run the synthesizable tops themselves (ap_int types, the hardware's 32 x 32 local
-buffers: slow, for checking that both give the same bits).
+buffers: slow, for checking that both give the same bits). A library of another contract version than
+``fixed.CONTRACT_VERSION`` is refused (``ContractMismatch``).
 """
 
 from __future__ import annotations
@@ -40,14 +41,40 @@ def _declare(lib, prefix: str) -> None:
         getattr(lib, f"{prefix}{k}").restype = i
 
 
-def open_library(path):
+class ContractMismatch(RuntimeError):
+    """A csim library built for another contract version than ``e2train.fixed`` states (a stale build):
+    its bits would differ from the reference's, so it is refused rather than used."""
+
+
+def library_contract_version(lib) -> int:
+    """The contract version a csim library implements; a library from before versions were exported is v1."""
+    if not hasattr(lib, "e2_contract_version"):
+        return 1
+    lib.e2_contract_version.restype = ctypes.c_int
+    return int(lib.e2_contract_version())
+
+
+def open_library(path, any_contract: bool = False):
     """A csim library at ``path`` with its entry points declared: the fast path always, the ap path
-    (the synthesizable tops) where the library has it."""
+    (the synthesizable tops) where the library has it. Refuses (ContractMismatch) a library of another
+    contract version than ``fixed.CONTRACT_VERSION``, unless ``any_contract`` (for timing only, as
+    benchmarks/csim_ab.py does with an older build: its bits are not the contract's)."""
     lib = ctypes.CDLL(str(path))
+    version = library_contract_version(lib)
+    if version != fixed.CONTRACT_VERSION and not any_contract:
+        raise ContractMismatch(
+            f"csim library {path} implements contract v{version}, but e2train.fixed states contract "
+            f"v{fixed.CONTRACT_VERSION}: rebuild it (python tools/build_csim.py --force); if it stays so, hls/ "
+            "and host/e2train/fixed.py state different contracts"
+        )
     for prefix in ("e2_", "e2_ap_"):
         if hasattr(lib, f"{prefix}conv_fwd"):
             _declare(lib, prefix)
             getattr(lib, f"{prefix}max_hw").restype = ctypes.c_int
+        for name, dtype in (("x_msb", np.int8), ("g_msb", np.int16)):  # the MSB predictors, for the tests
+            if hasattr(lib, prefix + name):
+                getattr(lib, prefix + name).argtypes = [_ptr(dtype), _ptr(dtype), ctypes.c_int]
+                getattr(lib, prefix + name).restype = None
     return lib
 
 
@@ -141,4 +168,4 @@ class CsimFabric(Fabric):
                          max_abs_msb=int(top.value))
 
 
-__all__ = ["CsimFabric", "load_library", "open_library", "fixed"]
+__all__ = ["ContractMismatch", "CsimFabric", "library_contract_version", "load_library", "open_library", "fixed"]

@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import fixed
 from .base import Fabric, out_size
 from .reference import ReferenceFabric
 
@@ -20,6 +21,26 @@ def random_layer(rng: np.random.Generator, n, c, o, h, k, stride):
     ho = out_size(h, k, stride)
     g = rng.integers(-32768, 32768, size=(n, o, ho, ho), dtype=np.int16)
     return x, w, g
+
+
+def msb_edge_values(dtype) -> np.ndarray:
+    """The int8 (x) or int16 (g_y) values where the MSB predictor (``fixed.msb``, contract v2) is easiest
+    to get wrong: the saturated band at the top (x >= 120, g >= 32736), the rounding ties at +-1/2 and
+    +-3/2 of an MSB step and their neighbours below, the two most negative values."""
+    bits = np.iinfo(dtype).bits
+    half = 1 << (bits - (fixed.X_MSB_BITS if bits == fixed.X_BITS else fixed.G_MSB_BITS) - 1)
+    top = 1 << (bits - 1)
+    ties = {v * half + d for v in (-3, -1, 1, 3) for d in (0, -1)}
+    return np.array(sorted({*range(top - half, top), *ties, -top, -top + 1}), dtype=dtype)
+
+
+def edge_operands(rng: np.random.Generator, shape, dtype) -> np.ndarray:
+    """Random int8 / int16 operands with about half of them drawn from ``msb_edge_values``."""
+    info = np.iinfo(dtype)
+    a = rng.integers(info.min, info.max + 1, size=shape, dtype=dtype)
+    pick = rng.random(shape) < 0.5
+    a[pick] = rng.choice(msb_edge_values(dtype), size=int(pick.sum()))
+    return a
 
 
 def layer_calls(fab: Fabric, s, x, w, g, beta_q: int = 3277):
