@@ -289,3 +289,10 @@ def test_demo_file_matches_the_embedded_demo():
 
     path = os.path.join(os.path.dirname(__file__), "..", "configs", "demo_synthetic.toml")
     assert load_config(path) == load_config(None, DEMO_SETTINGS)
+
+
+def test_a_fresh_run_in_a_used_folder_starts_its_own_metrics(tmp_path):
+    Trainer(tiny_cfg("schedule.iterations=5"), str(tmp_path)).run()
+    Trainer(tiny_cfg("schedule.iterations=10"), str(tmp_path)).run()
+    lines = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    assert [r["iteration"] for r in lines] == [5, 10]

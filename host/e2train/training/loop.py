@@ -216,6 +216,8 @@ class Trainer:
         """Train to the end of the schedule (or to ``stop_at`` iterations, for tests); returns the report."""
         run = self.cfg["run"]
         end = self.total if stop_at is None else min(stop_at, self.total)
+        if self.iteration == 0:
+            self._truncate_metrics(0)  # a fresh run in a used folder: the old run's lines go
         t0 = time.perf_counter()
         base_wall = self.stats["wall_seconds"]
         bar = None
