@@ -174,3 +174,66 @@ def test_train_summary_line_carries_the_estimates(tmp_path, capsys):
     assert line["wall_seconds"] == rep["wall_seconds"] > 0
     # a float fp32 SGD run is its own baseline: nothing saved
     assert zed["saving"] == pytest.approx(0.0, abs=1e-12) and hor["saving"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_smd_energy_ratio_stretches_the_schedule_and_the_lr_steps(tmp_path):
+    cfg = load_config(None, ["smd.p=0.5", 'smd.energy_ratio="2/3"'])
+    assert scheduled_iterations(cfg) == 85333  # the paper's 64k x 4/3
+    assert [lr_factor(i, 85333, [0.5, 0.75], 0.1) for i in (42665, 42666, 63999, 64000)] == \
+        pytest.approx([1, 0.1, 0.1, 0.01])  # the steps move to 1/2 and 3/4 of the stretched schedule
+    assert scheduled_iterations(load_config(None, ["smd.p=0.5"])) == 64000  # energy ratio 1: no budget held
+    tr = Trainer(load_config(None, ["run.progress=false", "run.threads=1", "smd.p=0.5", 'smd.energy_ratio="2/3"',
+                                    "schedule.iterations=300", "schedule.batch_size=4", "optim.lr=0.1", "model.arch=resnet8",
+                                    "data.dataset=synthetic"]),
+                 str(tmp_path), data=(make_synthetic(8), make_synthetic(8, seed=1), 10), log=lambda m: None)
+    assert tr.total == 400
+    assert [tr.set_lr(i) for i in (199, 200, 299, 300, 399)] == pytest.approx([0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+def test_demo_prints_and_writes_every_field(tmp_path, capsys):
+    """The demo, shortened: SMD + SLU + PSG, report fields consistent with their counts, the PNG."""
+    out = tmp_path / "demo"
+    sets = ["schedule.iterations=24", "run.eval_every=8", "run.log_every=4", "run.progress=false", "run.threads=1",
+            "data.synthetic_train=128", "data.synthetic_val=64", "optim.options={swa_bn_batches=2}"]
+    assert main(["demo", "--out", str(out), *[a for s in sets for a in ("--set", s)]]) == 0
+    printed = capsys.readouterr().out
+    rep = json.loads((out / "report.json").read_text())
+    cfg = rep["config"]
+    assert cfg["model"]["conv"] == "e2train.psg:make_conv_factory" and rep["gating"] == "slu"
+    assert cfg["optim"]["name"] == "e2train.psg:optimizer_factory"
+    # SMD over the stretched schedule: 24 x (2/3) / (1 - 0.5) = 32 scheduled iterations
+    assert rep["iterations"] == 32 and rep["baseline_iterations"] == 24
+    assert rep["smd_dropped"] + rep["executed_iterations"] == 32 and rep["smd_dropped"] > 0
+    assert 0 < rep["slu_executed_ratio"] <= 1 and 0 < rep["psg_predicted_ratio"] < 1
+    # savings recomputed from the counts
+    batch = cfg["schedule"]["batch_size"]
+    per_sample_fwd = rep["baseline_macs_per_phase"]["forward"] / (24 * batch)
+    assert per_sample_fwd == int(per_sample_fwd)
+    assert rep["mac_savings"] == pytest.approx(1 - sum(rep["macs"].values()) / rep["baseline_macs"])
+    est = rep["estimated_energy"]
+    for name, t in est["tables"].items():
+        assert t["joules"] == pytest.approx(t["compute_joules"] + t["memory_joules"])
+        assert t["baseline_joules"] == pytest.approx(t["baseline_compute_joules"] + t["baseline_memory_joules"])
+        assert t["saving"] == pytest.approx(1 - t["joules"] / t["baseline_joules"])
+        fp32 = HAND[name]["fp32"] * 1e-12
+        assert t["baseline_compute_joules"] == pytest.approx(rep["baseline_macs"] * fp32)
+        widths = rep["macs_by_bits"]
+        compute = sum(n * HAND[name]["fp32" if k == "32x32" else k] for w in widths.values() for k, n in w.items())
+        assert t["compute_joules"] == pytest.approx(compute * 1e-12)
+        assert 0 < t["joules"] < t["baseline_joules"]
+    assert (est["joules"], est["baseline_joules"], est["saving"]) == tuple(
+        est["tables"]["zedboard"][k] for k in ("joules", "baseline_joules", "saving"))
+    assert rep["wall_seconds"] > 0 and "measured_joules" not in rep
+    # what it prints is what the report holds
+    for text in (f"validation top-1 {100 * rep['top1']:.1f} %", f"{rep['smd_dropped']} of 32 scheduled",
+                 f"{100 * rep['slu_executed_ratio']:.1f} % of the gated blocks",
+                 f"{100 * rep['psg_predicted_ratio']:.1f} % of weight-gradient signs",
+                 f"{est['joules']:.3g} J against {est['baseline_joules']:.3g} J for fp32 SGD: saving {100 * est['saving']:.1f} %",
+                 f"{rep['wall_seconds']:.1f} s", "contract v2"):
+        assert text in printed, text
+    # the metric lines carry the running estimate; the last log line's is the report's
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    logs = [x["estimated_joules"] for x in lines if "loss" in x]
+    assert logs == sorted(logs) and logs[-1] == pytest.approx(est["joules"])
+    assert [x["iteration"] for x in lines if "val_top1" in x] == [8, 16, 24]
+    assert_png(out / "energy_curves.png")
