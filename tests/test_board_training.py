@@ -20,6 +20,7 @@ ARGS = [
     "--set", "model.arch=resnet8", "--set", "schedule.iterations=6", "--set", "schedule.batch_size=8",
     "--set", "data.synthetic_train=64", "--set", "data.synthetic_val=16",
     "--set", "run.progress=false", "--set", "run.checkpoint_every=0",
+    "--set", "smd.energy_ratio=\"1\"",  # the demo's 4/3 stretch off: 6 scheduled iterations, as counted below
     # Bernoulli gate draws in training: fresh gates (p ~ 0.88) then skip some block-samples in 2 iterations
     "--set", "slu.sample_in_training=true",
 ]

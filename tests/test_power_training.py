@@ -68,9 +68,14 @@ def test_e2train_train_with_a_meter(tmp_path, capsys):
         for kv in sets:
             argv += ["--set", kv]
         assert main(argv) == 0
-    assert "measured" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "measured" in captured.err
     rep = json.loads((out / "report.json").read_text())
     mj = rep["measured_joules"]
+    # the summary line: the meter's joules beside the estimate, under their own keys, never mixed
+    line = json.loads(captured.out.strip().splitlines()[-1])
+    assert line["measured_joules"] == mj["run"] and line["estimated_joules"] == rep["estimated_energy"]["joules"]
+    assert "measured" not in json.dumps(rep["estimated_energy"])
     # 64 images at batch 8: epochs of 8 iterations; 20 iterations = epochs 0, 1 and a cut-short epoch 2
     assert [e["index"] for e in mj["epochs"]] == [0, 1, 2]
     assert [e["index"] for e in mj["evaluations"]] == [8, 16, 20]  # eval_every=8, and the final one

@@ -12,7 +12,9 @@ per-phase form; ``baseline_macs_per_phase`` preferred), ``macs_by_bits`` (prefer
 Report-based estimates price each MAC at the widths the report gives (an int8 x int16 fall-back MAC as
 a whole multiply, as the training library counts it) and take the memory energy per MAC of each phase
 from the model's layer shapes (``e2train.energy.counts``); without a model name, memory is left out
-and the table says so.
+and the table says so. The estimate is dynamic energy only: static power is not added (an emulated
+run's wall time is not the board's, and the baseline has no time at all). ``energy_fields`` is what
+the training loop writes into every report.json as ``estimated_energy``, with the same function.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 
 from .counts import PHASES, Schedule, model_convs, network_counts
 from .model import PJ, compute_pj, estimate_counts
-from .tables import EnergyTable
+from .tables import EnergyTable, load_table
 
 
 class ReportError(ValueError):
@@ -77,8 +79,10 @@ class RunEnergy:
     estimated_j: float
     baseline_j: float
     measured_j: float | None
-    parts: dict[str, float] = field(default_factory=dict)
+    parts: dict[str, float] = field(default_factory=dict)  # compute, memory
     notes: list[str] = field(default_factory=list)
+    baseline_parts: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float | None = None
 
     @property
     def savings(self) -> float:
@@ -171,6 +175,15 @@ def _memory_pj_per_mac(model: str | None, precision: str, sched: Schedule, table
 def run_energy(run_dir: str, table: EnergyTable) -> RunEnergy:
     rep = load_report(run_dir)
     name = os.path.basename(os.path.normpath(run_dir)) if not run_dir.endswith(".json") else run_dir
+    return estimate_report(rep, table, name)
+
+
+def estimate_report(rep: dict, table: EnergyTable, name: str = "run") -> RunEnergy:
+    """The estimated energy of a run and of its 32-bit SGD baseline, from the counts a report holds.
+
+    Dynamic energy only (compute and memory traffic): static power is left out on both sides, since
+    the time a run took in emulation is not the time the board would take, and the baseline has no time.
+    """
     precision = _precision(rep)
     predicted = float(rep["psg_predicted_ratio"]) if rep.get("psg_predicted_ratio") is not None else 0.0
     slu = float(rep["slu_executed_ratio"]) if rep.get("slu_executed_ratio") is not None else 1.0
@@ -191,10 +204,9 @@ def run_energy(run_dir: str, table: EnergyTable) -> RunEnergy:
     phase_macs = {p: _phase_macs(widths[p]) for p in PHASES}
     macs = sum(phase_macs.values())
     memory = sum(mem[p] * phase_macs[p] for p in PHASES) * PJ if mem else 0.0
-    static = table.static_watts * float(rep.get("wall_seconds") or 0.0)
     base_macs = rep.get("baseline_macs_per_phase") or rep.get("baseline_macs")
     if base_macs is None:
-        raise ReportError(f"{run_dir}: no 'baseline_macs': savings need the SGD baseline's MAC count")
+        raise ReportError(f"{name}: no 'baseline_macs': savings need the SGD baseline's MAC count")
     base_w = _widths(base_macs, "fp32", 0.0)
     base_compute = sum(mac_pj(("fp", 32), table) * n for ph in base_w.values() for n in ph.values()) * PJ
     base_memory = sum(mem_base[p] * sum(base_w[p].values()) for p in PHASES) * PJ if mem_base else 0.0
@@ -202,22 +214,61 @@ def run_energy(run_dir: str, table: EnergyTable) -> RunEnergy:
     if isinstance(measured, dict):
         measured = measured.get("run", measured.get("total"))
     top1 = rep.get("top1")
+    wall = rep.get("wall_seconds")
     return RunEnergy(name, float(top1) if top1 is not None else None, precision, macs,
-                     compute + memory + static, base_compute + base_memory,
+                     compute + memory, base_compute + base_memory,
                      float(measured) if measured is not None else None,
-                     {"compute": compute, "memory": memory, "static": static}, notes)
+                     {"compute": compute, "memory": memory}, notes,
+                     {"compute": base_compute, "memory": base_memory},
+                     float(wall) if wall is not None else None)
+
+
+# The tables every training report carries: the ZedBoard's (the headline) and Horowitz's 45 nm beside it.
+REPORT_TABLES = ("zedboard", "horowitz45")
+
+
+def energy_fields(rep: dict, tables: tuple[str, ...] = REPORT_TABLES) -> dict:
+    """``estimated_energy`` of a training report (docs/energy.md): per table the run's joules, its
+    baseline's and the saving; the first table is the headline. Measured joules are not touched."""
+    per_table = {}
+    notes: list[str] = []
+    precision = _precision(rep)
+    for name in tables:
+        table = load_table(name)
+        r = estimate_report(rep, table)
+        notes += [n for n in r.notes if n not in notes]
+        per_table[table.name] = {
+            "joules": r.estimated_j, "baseline_joules": r.baseline_j, "saving": r.savings,
+            "compute_joules": r.parts["compute"], "memory_joules": r.parts["memory"],
+            "baseline_compute_joules": r.baseline_parts["compute"], "baseline_memory_joules": r.baseline_parts["memory"],
+            "estimated_constants": [k for k in table.estimated() if k != "static_watts"],  # static is not used
+        }
+    head = per_table[next(iter(per_table))]
+    base_macs = rep.get("baseline_macs_per_phase") or rep.get("baseline_macs")
+    return {"estimated_energy": {
+        "table": next(iter(per_table)),
+        "joules": head["joules"], "baseline_joules": head["baseline_joules"], "saving": head["saving"],
+        "tables": per_table,
+        "precision": precision,
+        "baseline": {"precision": "fp32", "optimizer": "sgd", "network": "plain (no gates, every block)",
+                     "iterations": rep.get("baseline_iterations"), "batch_size": _batch(rep),
+                     "macs": sum(base_macs.values()) if isinstance(base_macs, dict) else base_macs},
+        "notes": notes,
+    }}
 
 
 def format_table(runs: list[RunEnergy], table: EnergyTable) -> str:
-    head = f"{'run':<24} {'prec':<6} {'top1':>6} {'GMAC':>10} {'est. J':>11} {'SGD J':>11} {'saving':>7} {'meas. J':>10}"
+    head = f"{'run':<24} {'prec':<6} {'top1':>6} {'GMAC':>10} {'est. J':>11} {'SGD J':>11} {'saving':>7} {'meas. J':>10} {'wall s':>9}"
     est = table.estimated()
     lines = [f"energy table: {table.name}" + (f" (estimates, not measurements: {', '.join(est)})" if est else ""),
+             "est. J: estimated dynamic energy of the run; SGD J: of its 32-bit SGD baseline; meas. J: a power meter's",
              head, "-" * len(head)]
     for r in runs:
         top1 = f"{r.top1:.2f}" if r.top1 is not None else "-"
         meas = f"{r.measured_j:.1f}" if r.measured_j is not None else "-"
+        wall = f"{r.wall_seconds:.1f}" if r.wall_seconds is not None else "-"
         lines.append(f"{r.name[:24]:<24} {r.precision:<6} {top1:>6} {r.macs / 1e9:>10.2f} {r.estimated_j:>11.4g} "
-                     f"{r.baseline_j:>11.4g} {100 * r.savings:>6.2f}% {meas:>10}")
+                     f"{r.baseline_j:>11.4g} {100 * r.savings:>6.2f}% {meas:>10} {wall:>9}")
         for n in r.notes:
             lines.append(f"  note: {n}")
     return "\n".join(lines)
@@ -249,4 +300,58 @@ def plot(runs: list[RunEnergy], out_png: str, table: EnergyTable) -> None:
     ax.set_title("accuracy against training energy")
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+
+
+def read_curves(run_dir: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """From a run's metrics.jsonl: (estimated joules, training loss) per log line and (estimated joules,
+    validation top-1) per evaluation, the final one from report.json. Lines without joules are skipped."""
+    loss, acc = [], []
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if "estimated_joules" not in rec:
+                continue
+            if "val_top1" in rec:
+                acc.append((rec["estimated_joules"], rec["val_top1"]))
+            elif rec.get("steps"):
+                loss.append((rec["estimated_joules"], rec["loss"]))
+    rep = load_report(run_dir)
+    est = rep.get("estimated_energy")
+    if est and rep.get("top1") is not None:
+        acc.append((est["joules"], rep["top1"]))
+    return loss, acc
+
+
+def plot_curves(run_dir: str, out_png: str) -> None:
+    """Training loss and validation accuracy of one run against its estimated energy (headline table)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    loss, acc = read_curves(run_dir)
+    rep = load_report(run_dir)
+    est = rep.get("estimated_energy") or {}
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(6.4, 5.6))
+    top.plot([j for j, _ in loss], [v for _, v in loss], marker=".")
+    top.set_ylabel("training loss")
+    bottom.plot([j for j, _ in acc], [v for _, v in acc], marker="o")
+    if est and rep.get("top1") is not None:
+        final = "final" + (" (SWA weights)" if rep.get("swa") else "")
+        bottom.annotate(f"{final}: {100 * rep['top1']:.1f} %", (est["joules"], rep["top1"]), fontsize=8,
+                        xytext=(-6, -14), textcoords="offset points", ha="right")
+    bottom.set_ylabel("validation top-1")
+    bottom.set_xlabel(f"estimated training energy, J ({est.get('table', '?')} table; estimates, not measurements)")
+    if est:
+        top.set_title(f"{os.path.basename(os.path.normpath(run_dir))}: {est['joules']:.3g} J; fp32 SGD of the same "
+                      f"schedule {est['baseline_joules']:.3g} J (saving {100 * est['saving']:.1f} %)", fontsize=9)
+    for ax in (top, bottom):
+        ax.grid(True, lw=0.4, alpha=0.6)
+        ax.set_xlim(left=0)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
     plt.close(fig)

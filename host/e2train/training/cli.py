@@ -37,7 +37,8 @@ def register(sub) -> None:
     e.add_argument("--out", help="JSON file for the result (default: eval.json beside the checkpoint)")
     e.set_defaults(func=_eval)
 
-    d = sub.add_parser("demo", help="the main job: a gated ResNet with SMD and SLU on synthetic data (< 2 min)")
+    d = sub.add_parser("demo", help="the main job: a gated ResNet with SMD, SLU and PSG on synthetic data, "
+                      "with its estimated energy against fp32 SGD (< 1 min)")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     d.set_defaults(func=_demo)
@@ -49,6 +50,15 @@ def _fail(msg: str, code: int = 2) -> int:
 
 
 def _run(cfg: dict, out: str, resume: bool, args=None) -> int:
+    code, report = _execute(cfg, out, resume, args)
+    if report is not None:
+        print(json.dumps(summary(report)))
+        print(f"wrote {os.path.join(out, 'report.json')}", file=sys.stderr)
+    return code
+
+
+def _execute(cfg: dict, out: str, resume: bool, args=None) -> tuple[int, dict | None]:
+    """Train; -> (exit code, report)."""
     from .loop import Divergence, Trainer
 
     trainer = Trainer(cfg, out)
@@ -63,7 +73,7 @@ def _run(cfg: dict, out: str, resume: bool, args=None) -> int:
             trainer.meter = metered.start()  # idle baseline first, then a window over the whole run
         report = trainer.run()
     except Divergence as exc:
-        return _fail(str(exc), 3)
+        return _fail(str(exc), 3), None
     finally:
         if metered is not None:
             metered.finish()
@@ -71,10 +81,27 @@ def _run(cfg: dict, out: str, resume: bool, args=None) -> int:
         m = report["measured_joules"]
         print(f"measured {m['run']:.1f} J over {m['seconds']:.1f} s with {m['meter']}"
               + (f" (idle {m['idle_watts']:.2f} W subtracted)" if m["idle_subtracted"] else ""), file=sys.stderr)
-    summary = {k: report[k] for k in ("top1", "top5", "iterations", "smd_dropped", "slu_executed_ratio", "mac_savings", "wall_seconds")}
-    print(json.dumps(summary))
-    print(f"wrote {os.path.join(out, 'report.json')}", file=sys.stderr)
-    return 0
+    return 0, report
+
+
+SUMMARY_KEYS = ("top1", "top5", "iterations", "smd_dropped", "slu_executed_ratio", "psg_predicted_ratio", "mac_savings",
+                "wall_seconds")
+
+
+def summary(report: dict) -> dict:
+    """The one-line summary: accuracy, the savings knobs, estimated energy of the run and of its fp32 SGD
+    baseline per table (the headline table's unsuffixed), and the metered joules where a meter ran."""
+    out = {k: report.get(k) for k in SUMMARY_KEYS}
+    est = report["estimated_energy"]
+    out["energy_table"] = est["table"]
+    for name, t in est["tables"].items():
+        suffix = "" if name == est["table"] else f"_{name}"
+        out[f"estimated_joules{suffix}"] = t["joules"]
+        out[f"sgd_estimated_joules{suffix}"] = t["baseline_joules"]
+        out[f"estimated_saving{suffix}"] = t["saving"]
+    if "measured_joules" in report:
+        out["measured_joules"] = report["measured_joules"]["run"]
+    return out
 
 
 def _train(args) -> int:
@@ -112,9 +139,18 @@ def _demo(args) -> int:
 
     try:
         cfg = load_config(None, DEMO_SETTINGS + list(args.overrides))
-        return _run(cfg, args.out, resume=False)
+        code, report = _execute(cfg, args.out, resume=False)
     except (ConfigError, DatasetError, CheckpointError) as exc:
         return _fail(str(exc))
+    if report is None:
+        return code
+    from ..energy.report import plot_curves
+    from .demo import CURVES, describe
+
+    png = os.path.join(args.out, CURVES)
+    plot_curves(args.out, png)
+    print(describe(report, args.out, png))
+    return code
 
 
 def _eval(args) -> int:

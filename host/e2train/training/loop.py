@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from .. import __version__
 from ..data import ImageSet
 from ..data.batches import BatchSchedule, mix_seed
+from ..energy.report import REPORT_TABLES, energy_fields
 from ..models.macs import PHASES, MacCounter, full_macs_per_sample, training_macs
 from ..power.training import LoopWindows
 from .checkpoint import CheckpointError, load_checkpoint, save_atomic
@@ -215,6 +216,8 @@ class Trainer:
         """Train to the end of the schedule (or to ``stop_at`` iterations, for tests); returns the report."""
         run = self.cfg["run"]
         end = self.total if stop_at is None else min(stop_at, self.total)
+        if self.iteration == 0:
+            self._truncate_metrics(0)  # a fresh run in a used folder: the old run's lines go
         t0 = time.perf_counter()
         base_wall = self.stats["wall_seconds"]
         bar = None
@@ -257,7 +260,8 @@ class Trainer:
                 if run["eval_every"] and self.iteration % run["eval_every"] == 0 and self.val_set is not None and self.iteration < self.total:
                     with energy.evaluation(self.iteration):
                         ev = evaluate(self.model, self.val_set, self.cfg["data"]["eval_batch"], self.device)
-                    self._write_metric({"iteration": self.iteration, "val_top1": ev["top1"], "val_top5": ev["top5"]})
+                    self._write_metric({"iteration": self.iteration, "val_top1": ev["top1"], "val_top5": ev["top5"],
+                                        "estimated_joules": self.estimated_joules()})
                 if (run["checkpoint_every"] and self.iteration % run["checkpoint_every"] == 0) or self.iteration == self.total:
                     self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
                     self.save()
@@ -293,13 +297,15 @@ class Trainer:
             "executed_ratio": (w["ran"] / w["total"]) if w["total"] else 1.0,
             "smd_dropped": self.stats["smd_dropped"],
             "wall_seconds": round(self.stats["wall_seconds"], 3),
+            "estimated_joules": self.estimated_joules(),
         }
         ls = self.layer_stats()
         if ls:
             rec["layer_stats"] = ls
         return rec
 
-    def report(self, ev: dict, eval_seconds: float = 0.0) -> dict:
+    def counts(self) -> dict:
+        """The counted work so far, as report.json holds it: MACs per phase and layer, the baseline's."""
         cfg = self.cfg
         phases = self.counter.phase_totals()
         batch = cfg["schedule"]["batch_size"]
@@ -309,16 +315,8 @@ class Trainer:
         executed = sum(phases.values())
         s = self.stats
         gate_macs = {ph: sum(row[ph] for n, row in self.counter.totals.items() if self.model.specs[n].kind in ("gate", "gate_rnn")) for ph in PHASES}
-        report = {
-            "name": cfg["run"]["name"],
+        return {
             "arch": cfg["model"]["arch"],
-            "gating": cfg["model"]["gating"],
-            "dataset": cfg["data"]["dataset"],
-            "top1": ev.get("top1"),
-            "top5": ev.get("top5"),
-            "eval_split": ("validation" if cfg["data"]["val_split"] > 0 or cfg["data"]["dataset"] == "synthetic" else "test"),
-            "eval_samples": ev.get("samples"),
-            "eval_executed_block_ratio": ev.get("executed_block_ratio"),
             "iterations": self.total,
             "baseline_iterations": cfg["schedule"]["iterations"],
             "executed_iterations": s["executed_iterations"],
@@ -331,7 +329,31 @@ class Trainer:
             "baseline_macs": baseline,
             "baseline_macs_per_phase": base_phase,
             "mac_savings": 1.0 - executed / baseline,
-            "wall_seconds": s["wall_seconds"],
+            "config": cfg,
+        }
+
+    def estimated_joules(self) -> float:
+        """The headline estimate (energy.report.REPORT_TABLES[0]) of the work counted so far: the x axis of
+        the metric lines' ``estimated_joules``."""
+        rep = self.counts()
+        rep.update(self._plugin("report_extra", rep) or {})
+        return energy_fields(rep, REPORT_TABLES[:1])["estimated_energy"]["joules"]
+
+    def report(self, ev: dict, eval_seconds: float = 0.0) -> dict:
+        cfg = self.cfg
+        counts = self.counts()
+        report = {
+            "name": cfg["run"]["name"],
+            "arch": cfg["model"]["arch"],
+            "gating": cfg["model"]["gating"],
+            "dataset": cfg["data"]["dataset"],
+            "top1": ev.get("top1"),
+            "top5": ev.get("top5"),
+            "eval_split": ("validation" if cfg["data"]["val_split"] > 0 or cfg["data"]["dataset"] == "synthetic" else "test"),
+            "eval_samples": ev.get("samples"),
+            "eval_executed_block_ratio": ev.get("executed_block_ratio"),
+            **{k: v for k, v in counts.items() if k not in ("arch", "config")},
+            "wall_seconds": self.stats["wall_seconds"],
             "eval_seconds": eval_seconds,
             "device": str(self.device),
             "torch_threads": torch.get_num_threads(),
@@ -339,7 +361,9 @@ class Trainer:
             "config": cfg,
         }
         report.update(self._plugin("report_extra", report) or {})
+        # estimated energy of the run and of its fp32 SGD baseline (measured joules, if any, stay apart)
+        report.update(energy_fields(report))
         from ..board.overlap import fabric_report  # issue-7: the fabric's busy share of the run (pynq)
 
-        report["fabric"] = fabric_report(self.model, s["wall_seconds"])
+        report["fabric"] = fabric_report(self.model, self.stats["wall_seconds"])
         return report
