@@ -18,12 +18,14 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
+from e2train import fixed
 from psg_streams import MODES, Tile, g_stream, layer_tiles, unpack_result, x_stream
 
 # register map (docs/register-map.md)
+REGMAP_VERSION = 3
 CTRL, GIE, IER, ISR = 0x00, 0x04, 0x08, 0x0C
 MODE, N_OUT, N_K, N_STEPS, BETA_Q, MAX_IN = 0x10, 0x18, 0x20, 0x28, 0x30, 0x38
-MAX_ABS_MSB, PREDICTED, STATUS = 0x40, 0x48, 0x50
+MAX_ABS_MSB, PREDICTED, STATUS, CONTRACT_VERSION = 0x40, 0x48, 0x50, 0x54
 CYCLES, MSB_MACS, CORR_MACS = 0x58, 0x60, 0x68
 UNCONFIDENT, PHASE2_LEN, CONFIG0, CONFIG1 = 0x70, 0x74, 0x78, 0x7C
 
@@ -92,7 +94,7 @@ class PsgEngineTB:
     async def config(self) -> dict:
         c0, c1 = await self.read(CONFIG0), await self.read(CONFIG1)
         return {"P": c0 & 0xFF, "OMAX": (c0 >> 8) & 0xFF, "KMAX": c0 >> 16, "XPB": c1 & 0xFF, "GPB": (c1 >> 8) & 0xFF,
-                "KD": (c1 >> 16) & 0xFF, "version": c1 >> 24}
+                "KD": (c1 >> 16) & 0xFF, "version": c1 >> 24, "contract": await self.read(CONTRACT_VERSION)}
 
     async def ctrl(self) -> int:
         v = await self.read(CTRL)
@@ -205,9 +207,15 @@ def env_float(name: str, default: float) -> float:
 
 
 async def setup(dut):
+    """A reset engine and its configuration; an engine of another register map or contract is refused
+    (its answers would not be comparable with the reference fabric's)."""
     tb = PsgEngineTB(dut, stall=env_float("PSG_STALL", 0.0), seed=env_int("PSG_SEED", 1))
     await tb.reset()
-    return tb, await tb.config()
+    cfg = await tb.config()
+    assert cfg["version"] == REGMAP_VERSION, f"engine register map v{cfg['version']}, testbench v{REGMAP_VERSION}"
+    assert cfg["contract"] == fixed.CONTRACT_VERSION, (
+        f"engine computes contract v{cfg['contract']}, the reference fabric v{fixed.CONTRACT_VERSION}")
+    return tb, cfg
 
 
 def small_layers(cfg: dict, rng: np.random.Generator):
@@ -341,6 +349,16 @@ async def test_diagonal_mapping(dut):
             r = await tb.run_tile(tile, cfg)
             check_tile(tile, r)
             assert not r["diagonal"]
+
+
+@cocotb.test()
+async def test_contract_version(dut):
+    """CONTRACT_VERSION reads the contract the engine computes, and a write does not change it."""
+    tb, cfg = await setup(dut)
+    assert await tb.read(CONTRACT_VERSION) == fixed.CONTRACT_VERSION == 2
+    await tb.write(CONTRACT_VERSION, 1)
+    assert await tb.read(CONTRACT_VERSION) == fixed.CONTRACT_VERSION
+    assert (await tb.read(CONFIG1)) >> 24 == REGMAP_VERSION
 
 
 @cocotb.test()
