@@ -18,12 +18,15 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
+from e2train import fixed
+from msb_corners import G_BANDS, X_BANDS, draw
 from psg_streams import MODES, Tile, g_stream, layer_tiles, unpack_result, x_stream
 
 # register map (docs/register-map.md)
+REGMAP_VERSION = 3
 CTRL, GIE, IER, ISR = 0x00, 0x04, 0x08, 0x0C
 MODE, N_OUT, N_K, N_STEPS, BETA_Q, MAX_IN = 0x10, 0x18, 0x20, 0x28, 0x30, 0x38
-MAX_ABS_MSB, PREDICTED, STATUS = 0x40, 0x48, 0x50
+MAX_ABS_MSB, PREDICTED, STATUS, CONTRACT_VERSION = 0x40, 0x48, 0x50, 0x54
 CYCLES, MSB_MACS, CORR_MACS = 0x58, 0x60, 0x68
 UNCONFIDENT, PHASE2_LEN, CONFIG0, CONFIG1 = 0x70, 0x74, 0x78, 0x7C
 
@@ -92,7 +95,7 @@ class PsgEngineTB:
     async def config(self) -> dict:
         c0, c1 = await self.read(CONFIG0), await self.read(CONFIG1)
         return {"P": c0 & 0xFF, "OMAX": (c0 >> 8) & 0xFF, "KMAX": c0 >> 16, "XPB": c1 & 0xFF, "GPB": (c1 >> 8) & 0xFF,
-                "KD": (c1 >> 16) & 0xFF, "version": c1 >> 24}
+                "KD": (c1 >> 16) & 0xFF, "version": c1 >> 24, "contract": await self.read(CONTRACT_VERSION)}
 
     async def ctrl(self) -> int:
         v = await self.read(CTRL)
@@ -205,9 +208,15 @@ def env_float(name: str, default: float) -> float:
 
 
 async def setup(dut):
+    """A reset engine and its configuration; an engine of another register map or contract is refused
+    (its answers would not be comparable with the reference fabric's)."""
     tb = PsgEngineTB(dut, stall=env_float("PSG_STALL", 0.0), seed=env_int("PSG_SEED", 1))
     await tb.reset()
-    return tb, await tb.config()
+    cfg = await tb.config()
+    assert cfg["version"] == REGMAP_VERSION, f"engine register map v{cfg['version']}, testbench v{REGMAP_VERSION}"
+    assert cfg["contract"] == fixed.CONTRACT_VERSION, (
+        f"engine computes contract v{cfg['contract']}, the reference fabric v{fixed.CONTRACT_VERSION}")
+    return tb, cfg
 
 
 def small_layers(cfg: dict, rng: np.random.Generator):
@@ -259,12 +268,12 @@ async def test_all_confident_skips_pass2(dut):
 
 @cocotb.test()
 async def test_zero_msb_is_never_predicted(dut):
-    """beta_q = 0: weights whose G_msb is 0 (x < 16 on channel 0) still take sgn(G_full)."""
+    """beta_q = 0: weights whose G_msb is 0 (x in -8..7 on channel 0) still take sgn(G_full)."""
     tb, cfg = await setup(dut)
     rng = np.random.default_rng(env_int("PSG_SEED", 1) + 9)
     c = min(cfg["KMAX"], 3)
     x = rng.integers(16, 127, size=(1, c, 4, 4)).astype(np.int8)
-    x[:, 0] = rng.integers(1, 16, size=(4, 4))  # x_msb = 0 on channel 0: G_msb = 0 there
+    x[:, 0] = rng.integers(-8, 8, size=(4, 4))  # x_msb = 0 on channel 0 (rounded): G_msb = 0 there
     g = rng.integers(-30000, 30000, size=(1, cfg["OMAX"], 4, 4)).astype(np.int16)
     (tile,), _ = layer_tiles(x, g, 1, 1, 0, cfg["OMAX"], 10**6)
     zero = tile.g_msb == 0
@@ -341,6 +350,46 @@ async def test_diagonal_mapping(dut):
             r = await tb.run_tile(tile, cfg)
             check_tile(tile, r)
             assert not r["diagonal"]
+
+
+def corner_layer(rng: np.random.Generator, n, c, h, w, o, k, s):
+    """int8 x and int16 g drawn from the edges of the MSB rounding (sim/msb_corners.py): ties and
+    their neighbours, the saturated top codes, the most negative values."""
+    ho = (h + 2 * ((k - 1) // 2) - k) // s + 1
+    wo = (w + 2 * ((k - 1) // 2) - k) // s + 1
+    return draw(rng, X_BANDS, (n, c, h, w)).astype(np.int8), draw(rng, G_BANDS, (n, o, ho, wo)).astype(np.int16)
+
+
+@cocotb.test()
+async def test_rounding_corners(dut):
+    """Operands from the edges of the contract-v2 rounding, on the row mapping and (where this
+    configuration has one) the diagonal mapping: psg with pass 2, and full (every weight's three
+    correction products), bit-exact with the reference."""
+    tb, cfg = await setup(dut)
+    rng = np.random.default_rng(env_int("PSG_SEED", 1) + 13)
+    c3 = max(1, cfg["KMAX"] // 9)
+    shapes = [(c3, 3, cfg["OMAX"])]
+    if diagonal_shape(cfg) is not None:
+        shapes.append(diagonal_shape(cfg))
+    for c, k, o in shapes:
+        x, g = corner_layer(rng, 2, c, 4, 5, o, k, 1)
+        for mode, beta_q in (("psg", 20000), ("full", 0)):
+            (tile,), _ = layer_tiles(x, g, k, 1, beta_q, cfg["OMAX"], 10**6, mode=mode)
+            if mode == "psg":
+                assert tile.predicted < tile.n_out * tile.k_len  # pass 2 runs
+            r = await tb.run_tile(tile, cfg)
+            check_tile(tile, r)
+            assert r["diagonal"] == uses_diagonal(cfg, o, c * k * k)
+
+
+@cocotb.test()
+async def test_contract_version(dut):
+    """CONTRACT_VERSION reads the contract the engine computes, and a write does not change it."""
+    tb, cfg = await setup(dut)
+    assert await tb.read(CONTRACT_VERSION) == fixed.CONTRACT_VERSION == 2
+    await tb.write(CONTRACT_VERSION, 1)
+    assert await tb.read(CONTRACT_VERSION) == fixed.CONTRACT_VERSION
+    assert (await tb.read(CONFIG1)) >> 24 == REGMAP_VERSION
 
 
 @cocotb.test()

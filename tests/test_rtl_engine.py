@@ -3,9 +3,11 @@
 Each entry point builds the RTL with one parameter set and runs every test of sim/tb_psg_engine.py:
 whole layers in mode psg with random stalls on both input streams and backpressure on the output,
 both mappings of the weights onto the PEs (row and diagonal), pass 2 skipped when every weight is
-confident, mode full, a layer split into tiles (probe, then psg with the layer's max), a reset in
-the middle of each pass, refused arguments, a TLAST framing error and the interrupt registers.
-Signs, G_full, the predicted count and the MAC counters are compared exactly.
+confident, mode full, operands at the edges of the contract-v2 MSB rounding (ties, the saturated
+top codes, the most negative values) in modes psg and full on both mappings, a layer split into
+tiles (probe, then psg with the layer's max), a reset in the middle of each pass, refused arguments,
+a TLAST framing error, the interrupt registers and CONTRACT_VERSION. Signs, G_full, the predicted
+count and the MAC counters are compared exactly.
 """
 
 import pytest

@@ -1,4 +1,6 @@
-"""The split multiplier (hw/rtl/psg_mul_split.v) against the contract's partial products."""
+"""The split multiplier (hw/rtl/psg_mul_split.v) against the contract's partial products (v2: MSBs
+rounded to nearest and saturated, signed remainders): the split of every int8 x and every int16 g,
+and the products over the rounding's corners (sim/msb_corners.py) and every x against a g_msb sweep."""
 
 import pytest
 

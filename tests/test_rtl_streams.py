@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import rtl_helpers  # noqa: F401  (puts sim/ on sys.path)
+from e2train import fixed
 from psg_streams import g_stream, im2col, layer_tiles, pack, unpack_result, x_stream
 
 
@@ -17,14 +18,17 @@ def _layer(seed, n, c, h, w, o, k, s):
 
 @pytest.mark.parametrize("k,s", [(3, 1), (3, 2), (1, 1), (1, 2)])
 def test_tiles_rebuild_the_reference_gradient(k, s):
-    """Summing g_rows^T x_cols over the steps of every tile gives the reference's G_full and G_msb."""
+    """Summing g_rows^T x_cols over the steps of every tile gives the reference's G_full, and the same
+    sum over the (contract v2) MSBs its G_msb."""
     x, g = _layer(k * 10 + s, 2, 5, 7, 6, 7, k, s)
     tiles, ref = layer_tiles(x, g, k, s, 6554, o_tile=3, c_tile=2)
     assert len(tiles) == 3 * 3
     for t in tiles:
         full = t.g_rows.astype(np.int64).T @ t.x_cols.astype(np.int64)
         assert np.array_equal(full.ravel(), t.g_full)
-        msb = (t.g_rows.astype(np.int64) >> 6).T @ (t.x_cols.astype(np.int64) >> 4)
+        g_msb = fixed.msb(t.g_rows, 16, 10).astype(np.int64)
+        x_msb = fixed.msb(t.x_cols, 8, 4).astype(np.int64)
+        msb = g_msb.T @ x_msb
         assert np.array_equal(msb.ravel(), t.g_msb)
         assert t.max_in == ref.max_abs_msb
     assert sum(t.predicted for t in tiles) == ref.predicted

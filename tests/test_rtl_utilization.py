@@ -28,7 +28,7 @@ def _check(rep):
         assert rep["available"][k] == avail
         assert rep["percent"][k] == pytest.approx(100.0 * rep["used"][k] / avail, abs=0.01)
     assert rep["used"]["LUT"] > 0 and rep["used"]["FF"] > 0
-    # every multiplier of the engine is a shift-add over a 4-bit operand: no DSP48 anywhere
+    # every multiplier of the engine is a shift-add over a 4- or 5-bit operand: no DSP48 anywhere
     assert rep["cells"].get("DSP48E1", 0) == 0 and rep["used"]["DSP"] == 0
 
 

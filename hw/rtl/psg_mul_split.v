@@ -1,13 +1,13 @@
-// Split multiplier of the PSG contract (docs/contracts.md section 1).
+// Split multiplier of the PSG contract, v2 (docs/contracts.md section 1, DESIGN.md section 3).
 //
-//   x = x_msb * 16 + x_lsb   (x_msb int4, x_lsb in [0, 15])
-//   g = g_msb * 64 + g_lsb   (g_msb int10, g_lsb in [0, 63])
+//   x = x_msb * 16 + x_lsb   x_msb = min((x + 8) >> 4, 7) int4 in [-8, 7],  x_lsb int5 in [-8, 15]
+//   g = g_msb * 64 + g_lsb   g_msb = min((g + 32) >> 6, 511) int10,         g_lsb int7 in [-32, 63]
 //   x * g = (x_msb*g_msb << 10) + (x_msb*g_lsb << 4) + (x_lsb*g_msb << 6) + x_lsb*g_lsb
 //
 // p_msb is the predictor's partial product; p_corr is the sum of the three correction partial
-// products, needed only for weights whose prediction is not confident. Every product has a 4-bit
-// operand and is written as a shift-add over that operand's bits, so synthesis builds it from LUTs
-// and carry chains and never spends a DSP48 on it.
+// products, needed only for weights whose prediction is not confident. Every product is a
+// shift-add over the bits of its 4- or 5-bit x operand, so synthesis builds it from LUTs and carry
+// chains and never spends a DSP48 on it.
 `default_nettype none
 module psg_mul_split (
     input  wire signed [7:0]  x,
@@ -15,32 +15,32 @@ module psg_mul_split (
     output wire signed [13:0] p_msb,   // x_msb * g_msb, in [-4088, 4096]
     output wire signed [23:0] p_corr   // the three correction partial products, shifted and summed
 );
-    wire        [3:0] x_msb = x[7:4];   // two's complement, read as such by shift_add4
-    wire        [3:0] x_lsb = x[3:0];
-    wire signed [9:0] g_msb = g[15:6];
-    wire        [5:0] g_lsb = g[5:0];
+    // the rounding split (contract v2): r is the bit below the MSBs unless the MSBs are already the
+    // largest code (x[7:3] == 5'b01111, g[15:5] == 11'b01111111111: the saturated top codes); the
+    // MSBs take r as an increment, which then never wraps, and the remainder takes it as its sign
+    wire       rx    = x[3] && (x[7:3] != 5'b01111);
+    wire       rg    = g[5] && (g[15:5] != 11'b01111111111);
+    wire [3:0] x_msb = x[7:4] + {3'd0, rx};
+    wire [4:0] x_lsb = {rx, x[3:0]};
+    wire [9:0] g_msb = g[15:6] + {9'd0, rg};
+    wire [6:0] g_lsb = {rg, g[5:0]};
 
-    // a 4-bit a (two's complement when a_signed: bit 3 weighs -8) times a 14-bit signed b, as a
-    // shift-add over the bits of a; every product below fits 14 signed bits
-    function signed [13:0] shift_add4;
-        input [3:0] a;
-        input a_signed;
-        input signed [13:0] b;
-        begin
-            shift_add4 = (a[0] ? b : 14'sd0) + (a[1] ? (b <<< 1) : 14'sd0) + (a[2] ? (b <<< 2) : 14'sd0);
-            if (a[3]) shift_add4 = a_signed ? shift_add4 - (b <<< 3) : shift_add4 + (b <<< 3);
-        end
-    endfunction
-
-    wire signed [13:0] g_msb_w = {{4{g_msb[9]}}, g_msb};
-    wire signed [13:0] g_lsb_w = {8'd0, g_lsb};
-    wire signed [13:0] pp_ml = shift_add4(x_msb, 1'b1, g_lsb_w);   // x_msb * g_lsb, in [-504, 441]
-    wire signed [13:0] pp_lm = shift_add4(x_lsb, 1'b0, g_msb_w);   // x_lsb * g_msb
-    wire signed [13:0] pp_ll = shift_add4(x_lsb, 1'b0, g_lsb_w);   // x_lsb * g_lsb, in [0, 945]
-
-    assign p_msb  = shift_add4(x_msb, 1'b1, g_msb_w);             // x_msb * g_msb
-    assign p_corr = {{6{pp_ml[13]}}, pp_ml, 4'd0}
-                  + {{4{pp_lm[13]}}, pp_lm, 6'd0}
-                  + {{10{pp_ll[13]}}, pp_ll};
+    // Each product is a shift-add over the bits of its x operand (two's complement: the top bit of
+    // x_msb weighs -8, that of x_lsb -16), at the width its range needs.
+    wire signed [13:0] gm = {{4{g_msb[9]}}, g_msb};
+    wire signed [9:0]  gl = {{3{g_lsb[6]}}, g_lsb};
+    wire signed [19:0] gg = {{4{g[15]}}, g};
+    assign p_msb = (x_msb[0] ? gm : 14'sd0) + (x_msb[1] ? gm <<< 1 : 14'sd0)
+                 + (x_msb[2] ? gm <<< 2 : 14'sd0) - (x_msb[3] ? gm <<< 3 : 14'sd0);
+    // x_msb * g_lsb, in [-504, 441]
+    wire signed [9:0]  pp_ml = (x_msb[0] ? gl : 10'sd0) + (x_msb[1] ? gl <<< 1 : 10'sd0)
+                             + (x_msb[2] ? gl <<< 2 : 10'sd0) - (x_msb[3] ? gl <<< 3 : 10'sd0);
+    // x_lsb*g_msb << 6 + x_lsb*g_lsb is x_lsb * g (the unrounded g): two correction products in
+    // one, in [-491520, 491505]
+    wire signed [19:0] pp_lg = (x_lsb[0] ? gg : 20'sd0) + (x_lsb[1] ? gg <<< 1 : 20'sd0)
+                             + (x_lsb[2] ? gg <<< 2 : 20'sd0) + (x_lsb[3] ? gg <<< 3 : 20'sd0)
+                             - (x_lsb[4] ? gg <<< 4 : 20'sd0);
+    assign p_corr = {{10{pp_ml[9]}}, pp_ml, 4'd0} + {{4{pp_lg[19]}}, pp_lg};
 endmodule
+
 `default_nettype wire

@@ -95,6 +95,12 @@ module psg_wgrad_engine #(
     localparam integer OBLW   = clog2((OMAX + P - 1) / P + 1);      // bits of ceil(O/P)
     localparam integer KBDW   = clog2((KD + P - 1) / P + 1);        // bits of ceil(K/P) for K <= KD
 
+    // The version of docs/contracts.md whose number formats the PEs compute (2: the MSB predictors
+    // round to nearest and saturate, psg_mul_split.v), read back from CONTRACT_VERSION; and the
+    // version of the register map below (3: CONTRACT_VERSION added), read back from CONFIG1.
+    localparam [7:0] CONTRACT_VERSION = 8'd2;
+    localparam [7:0] REGMAP_VERSION   = 8'd3;
+
     localparam [1:0] MODE_FULL = 2'd1, MODE_PROBE = 2'd2;   // 0 is psg
     localparam [1:0] KIND_MSB = 2'd0, KIND_CORR = 2'd1, KIND_FULL = 2'd2;
 
@@ -212,6 +218,7 @@ module psg_wgrad_engine #(
                     5'h12: s_axi_control_rdata <= predicted;
                     5'h14: s_axi_control_rdata <= {st_state, 19'd0, st_diag, st_skip2, st_frame_err, st_arg_err,
                                                    (state == S_PASS) && phase2};
+                    5'h15: s_axi_control_rdata <= {24'd0, CONTRACT_VERSION};
                     5'h16: s_axi_control_rdata <= cnt_cycles[31:0];
                     5'h17: s_axi_control_rdata <= cnt_cycles[63:32];
                     5'h18: s_axi_control_rdata <= cnt_msb[31:0];
@@ -221,7 +228,7 @@ module psg_wgrad_engine #(
                     5'h1C: s_axi_control_rdata <= {16'd0, unconf};
                     5'h1D: s_axi_control_rdata <= {16'd0, list_len};
                     5'h1E: s_axi_control_rdata <= {KMAX[15:0], OMAX[7:0], P[7:0]};
-                    5'h1F: s_axi_control_rdata <= {8'd2, KD[7:0], GPB[7:0], XPB[7:0]};
+                    5'h1F: s_axi_control_rdata <= {REGMAP_VERSION, KD[7:0], GPB[7:0], XPB[7:0]};
                     default: s_axi_control_rdata <= 32'd0;
                 endcase
             end
