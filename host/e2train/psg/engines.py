@@ -102,7 +102,9 @@ class TorchEngine:
         if mode == "full":
             gx, g_full = tk.conv_backward(g, x, w, stride, k, xq.shape, need_data=need_data, need_weight=True)
             return self._out(gx, xq), WeightGrad(self._sum(g_full, "psg_g_full").to(xq.dtype), 0)
-        g_msb = self._sum(self._phase1(g, x, stride, k, wq.shape), "psg_g_msb")
+        # |G_msb| <= 8 * 512 per product, samples * H' * W' products per weight (the contract's int32 bound)
+        bound = (1 << (fixed.X_MSB_BITS + fixed.G_MSB_BITS - 2)) * g.shape[2] * g.shape[3] * getattr(self.comm, "batch", 0)
+        g_msb = self._sum(self._phase1(g, x, stride, k, wq.shape), "psg_g_msb", bound)
         confident, _ = tk.psg_confident(g_msb, beta_q)
         gx, g_full = self._phase2(g, x, w, stride, k, xq.shape, need_data, ~confident)
         sign = torch.where(confident, torch.sign(g_msb), torch.sign(g_full) if g_full is not None else 0.0)
@@ -133,8 +135,8 @@ class TorchEngine:
             g_msb_in = self._msb(g.index_select(0, keep), fixed.G_BITS, fixed.G_MSB_BITS, inplace=True)
         return tk.conv_backward(g_msb_in, x_msb, None, stride, k, x_msb.shape, need_data=False, need_weight=True)[1]
 
-    def _sum(self, t, kind):
-        return t if self.comm is None else self.comm.sum_exact(t, kind)
+    def _sum(self, t, kind, bound=None):
+        return t if self.comm is None else self.comm.sum_exact(t, kind, bound)
 
     def _msb(self, q, from_bits, to_bits, inplace=False):
         if self.msb == "floor":  # the v1 ablation, not the contract

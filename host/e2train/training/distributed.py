@@ -64,6 +64,7 @@ class World:
         self.backend = backend
         self.device = device or torch.device("cpu")  # where collectives' tensors live (CUDA for nccl)
         self.side = side
+        self.batch = 0  # the global batch (prepare_model): bounds the integer sums of quantised convs
         self.traffic: dict[str, int] = {}  # kind -> payload bytes this rank handed to collectives
 
     @property
@@ -115,11 +116,12 @@ class World:
         t = torch.tensor([value], dtype=torch.float64, device=self.device)
         return float(self.all_reduce_(t, kind, op="max")[0])
 
-    def sum_exact(self, t: torch.Tensor, kind: str) -> torch.Tensor:
-        """The sum over ranks of an integer-valued float tensor, as int64 on the wire: exact."""
+    def sum_exact(self, t: torch.Tensor, kind: str, bound: int | None = None) -> torch.Tensor:
+        """The sum over ranks of an integer-valued float tensor, exact: int32 on the wire when ``bound``
+        (a bound of |sum| that every rank computes alike) allows, else int64."""
         if self.size == 1:
             return t
-        q = t.to(torch.int64)
+        q = t.to(torch.int32 if bound is not None and bound < 2**31 else torch.int64)
         self.all_reduce_(q, kind)
         return q.to(t.dtype)
 
@@ -415,6 +417,7 @@ def prepare_model(model, world: World, cfg: dict) -> None:
     collectives. Nothing changes for a single process."""
     if world.size == 1:
         return
+    world.batch = cfg["schedule"]["batch_size"]
     DistBatchNorm2d.convert(model, world, cfg["dist"]["sync_bn"])
     if getattr(model, "gating", "none") == "slu":
         model.any_rank_active = world.any_active
