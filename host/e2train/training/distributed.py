@@ -482,7 +482,7 @@ class Replica:
             own = {id(p) for p in voted}
             if voted:
                 self.vote = SignVote(voted, self.world)
-        names = [f"{n}" for n, p in self.module.named_parameters() if id(p) in own]
+        names = [n for n, p in self.module.named_parameters() if id(p) in own]
         trained = [p for p in self.module.parameters() if p.requires_grad and id(p) not in own]
         self.ddp_params = sum(p.numel() for p in trained)
         if not trained:
