@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as given: e2train train --nproc N relaunches it
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2

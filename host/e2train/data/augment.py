@@ -14,19 +14,27 @@ CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
-def random_crop_flip(images: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """uint8 [N, C, H, W] -> uint8 [N, C, H, W]: zero-pad by ``pad``, crop at a random offset, flip half."""
+def random_crop_flip(images: torch.Tensor, gen: torch.Generator, pad: int = 4, part: tuple[slice, int] | None = None) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> uint8 [N, C, H, W]: zero-pad by ``pad``, crop at a random offset, flip half.
+
+    ``part = (rows, B)``: ``images`` are rows ``rows`` of a batch of B; the draws are made for the whole
+    batch and the rows' share taken, so that a shard of a batch is augmented as the batch is (distributed runs).
+    """
     n, c, h, w = images.shape
+    total = n if part is None else part[1]
+    dy = torch.randint(0, 2 * pad + 1, (total,), generator=gen)
+    dx = torch.randint(0, 2 * pad + 1, (total,), generator=gen)
+    flip = torch.rand(total, generator=gen) < 0.5
+    if part is not None:
+        dy, dx, flip = dy[part[0]], dx[part[0]], flip[part[0]]
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-    flip = torch.rand(n, generator=gen) < 0.5
     rows = dy[:, None] + torch.arange(h)[None, :]  # [N, H]
     cols = torch.arange(w)[None, :].expand(n, w)
     cols = torch.where(flip[:, None], w - 1 - cols, cols) + dx[:, None]  # [N, W]
     # one flat gather over the padded planes: index = row * padded_width + col
     flat = (rows[:, :, None] * (w + 2 * pad) + cols[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
     return padded.view(n, c, -1).gather(2, flat).view(n, c, h, w)
+
 
 class Normalizer:
     """uint8 NCHW -> float32, minus the per-channel mean, over the per-channel std."""

@@ -4,6 +4,10 @@ The training images are walked in a seeded random permutation per epoch; batch `
 ``i*B .. i*B + B - 1`` of the concatenated permutations (every batch is full; an epoch boundary falls
 inside a batch when N is not a multiple of B). Augmentation of batch ``i`` uses a generator seeded from
 (seed, i) too.
+
+Distributed runs shard each batch: rank r of R takes positions ``r*B/R .. (r+1)*B/R - 1`` of batch ``i``
+(B the global batch), augmented with the draws of the whole batch, so that R ranks together see exactly
+the samples and augmentations of one process at batch B, in the same order.
 """
 
 from __future__ import annotations
@@ -25,15 +29,21 @@ def mix_seed(*parts: int) -> int:
 
 
 class BatchSchedule:
-    def __init__(self, data: ImageSet, batch_size: int, seed: int, augment: bool = True, normalizer=None):
+    def __init__(self, data: ImageSet, batch_size: int, seed: int, augment: bool = True, normalizer=None,
+                 shard: tuple[int, int] = (0, 1)):
         if batch_size <= 0:
             raise ValueError(f"batch size must be positive, got {batch_size}")
+        rank, ranks = shard
+        if batch_size % ranks or not 0 <= rank < ranks:
+            raise ValueError(f"a batch of {batch_size} cannot be split evenly over {ranks} processes")
         if len(data) == 0:
             raise ValueError("the training set is empty")
         self.images = torch.from_numpy(data.images)
         self.labels = torch.from_numpy(data.labels)
         self.n = len(data)
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # the global batch; this process takes rows ``self.rows`` of it
+        self.local_batch = batch_size // ranks
+        self.rows = slice(rank * self.local_batch, (rank + 1) * self.local_batch)
         self.seed = seed
         self.augment = augment
         self.normalize = normalizer or Normalizer()
@@ -58,12 +68,14 @@ class BatchSchedule:
         return out
 
     def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Float images [B, 3, 32, 32] (augmented, normalised) and labels [B] of mini-batch ``i``."""
-        idx = torch.from_numpy(self.indices(i))
+        """Float images [b, 3, 32, 32] (augmented, normalised) and labels [b] of mini-batch ``i``: the whole
+        batch (b = B), or this process's shard of it (b = B / ranks)."""
+        whole = self.local_batch == self.batch_size
+        idx = torch.from_numpy(self.indices(i) if whole else self.indices(i)[self.rows])
         x = self.images.index_select(0, idx)
         if self.augment:
             gen = torch.Generator().manual_seed(mix_seed(self.seed, 2, i))
-            x = random_crop_flip(x, gen)
+            x = random_crop_flip(x, gen, part=None if whole else (self.rows, self.batch_size))
         return self.normalize(x), self.labels.index_select(0, idx)
 
 

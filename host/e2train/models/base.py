@@ -57,6 +57,9 @@ class GatedNet(nn.Module):
         self.force_gates: torch.Tensor | None = None  # [n_gated, N] bool: decisions given by a test or benchmark
         self.last_gates: GateState | None = None
         self.last_sd: list[bool] | None = None
+        # distributed training: decisions -> whether any rank runs the block (then every rank does, on its
+        # active samples, possibly none); set by e2train.training.distributed
+        self.any_rank_active = None
 
     # ---- construction -------------------------------------------------------------------------
     def add_spec(self, spec: LayerSpec, module: nn.Module | None = None) -> None:
@@ -106,7 +109,8 @@ class GatedNet(nn.Module):
         for i, blk in enumerate(self.res_blocks):
             if state is not None and blk.gate is not None:
                 p, d = state.step(blk.gate, h, sample=self.training and self.gate_sample_in_training)
-                h = blk.finish(gathered_residual(blk.skip_path(h), h, blk.branch, p, d))
+                everywhere = self.training and self.any_rank_active is not None and self.any_rank_active(d)
+                h = blk.finish(gathered_residual(blk.skip_path(h), h, blk.branch, p, d, run_empty=everywhere))
             elif self.gating == "sd":
                 keep = self.sd_survival[i]
                 if self.training:

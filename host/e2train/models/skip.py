@@ -26,14 +26,18 @@ class _OpenGate(torch.autograd.Function):
         return g, grad_p
 
 
-def gathered_residual(shortcut: torch.Tensor, x: torch.Tensor, branch, p: torch.Tensor, active: torch.Tensor):
+def gathered_residual(shortcut: torch.Tensor, x: torch.Tensor, branch, p: torch.Tensor, active: torch.Tensor,
+                      run_empty: bool = False):
     """``shortcut + f * branch(x)`` with the gate factor f = d (1 + p - p.detach()), computing ``branch``
-    only on rows where ``active`` (d) is true; the other rows take ``shortcut`` unchanged."""
+    only on rows where ``active`` (d) is true; the other rows take ``shortcut`` unchanged.
+
+    ``run_empty``: with no active row, run the branch on zero rows anyway (a distributed run whose other
+    ranks run this block: the same layers and collectives on every rank, zero gradients from this one)."""
     n = x.shape[0]
     idx = active.nonzero().squeeze(1)
     if idx.numel() == n:  # every sample runs: no copies
         return shortcut + _OpenGate.apply(branch(x), p)
-    if idx.numel() == 0:  # no sample runs: the branch costs nothing
+    if idx.numel() == 0 and not run_empty:  # no sample runs: the branch costs nothing
         return shortcut
     y = _OpenGate.apply(branch(x.index_select(0, idx)), p.index_select(0, idx))
     return shortcut.index_add(0, idx, y)

@@ -188,6 +188,26 @@ class QuantConv2d(nn.Module):
             "x_exp": self.x_exp.state_dict(), "w_exp": self.w_exp.state_dict(), "g_exp": self.g_exp.state_dict(),
         }
 
+    @staticmethod
+    def merge_extra_states(states: list[dict]) -> dict:
+        """The counters of a distributed run's copies of this layer (one state per rank), summed: predicted
+        signs and weights seen (in exact mode every rank decides every weight alike, so the ratio is the
+        global one), MACs by width, saturations. Steps, scales and last exponents are the first rank's."""
+        first = states[0]
+        macs: dict[str, dict[str, int]] = {}
+        for s in states:
+            for ph, row in s["macs"].items():
+                acc = macs.setdefault(ph, {})
+                for key, n in row.items():
+                    acc[key] = acc.get(key, 0) + n
+        merged = dict(first, macs=macs)
+        for key in ("predicted", "weights_seen", "fallback_macs"):
+            merged[key] = sum(s[key] for s in states)
+        for t in ("x_exp", "w_exp", "g_exp"):
+            merged[t] = dict(first[t], saturated=sum(s[t]["saturated"] for s in states),
+                             total=sum(s[t]["total"] for s in states))
+        return merged
+
     def set_extra_state(self, state) -> None:
         self.predicted, self.weights_seen, self.psg_steps = state["predicted"], state["weights_seen"], state["psg_steps"]
         self.macs = {k: dict(v) for k, v in state["macs"].items()}

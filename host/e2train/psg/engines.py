@@ -53,9 +53,15 @@ class WeightGrad:
 
 
 class TorchEngine:
-    """The kernels as torch convolutions on the operands' device, in ``precision`` (None: as given)."""
+    """The kernels as torch convolutions on the operands' device, in ``precision`` (None: as given).
+
+    ``comm`` (a distributed run's world, ``dist.psg = exact``): the integer weight gradients are summed
+    over the ranks where one process would have summed over the whole batch: G_msb after phase 1, before
+    the threshold (which thus uses the global max|G_msb|), and G_full after phase 2, before the sign.
+    """
 
     name = "torch"
+    comm = None
 
     def __init__(self, precision: str | None = None, restrict: bool | None = None, msb: str = MSB_CONTRACT):
         self.restrict = restrict  # None: restrict phase 2 off CUDA (see backward)
@@ -95,8 +101,10 @@ class TorchEngine:
         w = scale_pow2(self._in(wq), e_data)
         if mode == "full":
             gx, g_full = tk.conv_backward(g, x, w, stride, k, xq.shape, need_data=need_data, need_weight=True)
-            return self._out(gx, xq), WeightGrad(g_full.to(xq.dtype), 0)
-        g_msb = self._phase1(g, x, stride, k, wq.shape)
+            return self._out(gx, xq), WeightGrad(self._sum(g_full, "psg_g_full").to(xq.dtype), 0)
+        # |G_msb| <= 8 * 512 per product, samples * H' * W' products per weight (the contract's int32 bound)
+        bound = (1 << (fixed.X_MSB_BITS + fixed.G_MSB_BITS - 2)) * g.shape[2] * g.shape[3] * getattr(self.comm, "batch", 0)
+        g_msb = self._sum(self._phase1(g, x, stride, k, wq.shape), "psg_g_msb", bound)
         confident, _ = tk.psg_confident(g_msb, beta_q)
         gx, g_full = self._phase2(g, x, w, stride, k, xq.shape, need_data, ~confident)
         sign = torch.where(confident, torch.sign(g_msb), torch.sign(g_full) if g_full is not None else 0.0)
@@ -127,6 +135,9 @@ class TorchEngine:
             g_msb_in = self._msb(g.index_select(0, keep), fixed.G_BITS, fixed.G_MSB_BITS, inplace=True)
         return tk.conv_backward(g_msb_in, x_msb, None, stride, k, x_msb.shape, need_data=False, need_weight=True)[1]
 
+    def _sum(self, t, kind, bound=None):
+        return t if self.comm is None else self.comm.sum_exact(t, kind, bound)
+
     def _msb(self, q, from_bits, to_bits, inplace=False):
         if self.msb == "floor":  # the v1 ablation, not the contract
             return tk.msb_float_floor(q, from_bits, to_bits, inplace)
@@ -136,21 +147,26 @@ class TorchEngine:
         return self.restrict if self.restrict is not None else t.device.type != "cuda"
 
     def _phase2(self, g, x, w, stride, k, in_shape, need_data, unsure):
-        """g_x, and G_full wherever ``unsure`` needs it (zeros elsewhere; None when nowhere)."""
+        """g_x, and G_full wherever ``unsure`` needs it (zeros elsewhere; None when nowhere). With ``comm``,
+        G_full is summed over the ranks: the channel block that holds the unsure weights (the same block on
+        every rank, since ``unsure`` comes from the summed G_msb), or the whole tensor."""
         if not self._restricting(g):
-            return tk.conv_backward(g, x, w, stride, k, in_shape, need_data=need_data, need_weight=True)
+            gx, g_full = tk.conv_backward(g, x, w, stride, k, in_shape, need_data=need_data, need_weight=True)
+            return gx, self._sum(g_full, "psg_g_full")
         pairs = unsure.flatten(2).any(2)  # [out, in]: the kernels holding an unsure weight
         rows = pairs.any(1).nonzero().squeeze(1)  # output channels with an unsure weight
         cols = pairs.any(0).nonzero().squeeze(1)  # input channels
         o, c = unsure.shape[:2]
         if rows.numel() * cols.numel() > _RESTRICT_MAX * o * c:
-            return tk.conv_backward(g, x, w, stride, k, in_shape, need_data=need_data, need_weight=True)
+            gx, g_full = tk.conv_backward(g, x, w, stride, k, in_shape, need_data=need_data, need_weight=True)
+            return gx, self._sum(g_full, "psg_g_full")
         gx = tk.conv_backward(g, None, w, stride, k, in_shape, need_data=True, need_weight=False)[0] if need_data else None
         if rows.numel() == 0:
             return gx, None
         gs = g if rows.numel() == o else g.index_select(1, rows)
         xs = x if cols.numel() == c else x.index_select(1, cols)
         _, block = tk.conv_backward(gs, xs, None, stride, k, xs.shape, need_data=False, need_weight=True)
+        block = self._sum(block, "psg_g_full")
         g_full = g.new_zeros(unsure.shape)
         g_full[rows.view(-1, 1), cols.view(1, -1)] = block
         return gx, g_full

@@ -78,17 +78,13 @@ class LowPrecisionSGD(torch.optim.SGD):
         """Evaluate the last iterate, then swap in the SWA weights with fresh BN statistics."""
         if self.swa is None or trainer.val_set is None:
             return
-        from ..training.evaluate import evaluate
-
-        ev = evaluate(trainer.model, trainer.val_set, trainer.cfg["data"]["eval_batch"], trainer.device)
+        ev = trainer.evaluate()
         self.top1_last_iterate = ev["top1"]
         n = self.swa.bn_batches or math.ceil(len(trainer.train_set) / trainer.batches.batch_size)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(trainer.cfg["run"]["seed"])  # gate draws during the BN pass
             self.swa.swap_in(trainer.model, (trainer.batches.batch(i)[0].to(trainer.device) for i in range(n)))
-        from ..training.checkpoint import save_atomic
-
-        save_atomic(trainer.state(), os.path.join(trainer.out, "swa_checkpoint.pt"))
+        trainer.save(os.path.join(trainer.out, "swa_checkpoint.pt"))
 
     def report_extra(self, trainer, report: dict) -> dict:
         extra = bit_width_report(trainer.model, report)

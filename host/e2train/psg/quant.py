@@ -109,7 +109,14 @@ def quantize_float(x: torch.Tensor, bits: int, e: int | None = None, exact: bool
 
 
 class ExponentTracker:
-    """Chooses one tensor's exponent per call under a policy, and counts what saturated."""
+    """Chooses one tensor's exponent per call under a policy, and counts what saturated.
+
+    ``comm`` (a distributed run's world, exact mode): in training calls the max|x| is the maximum over
+    the ranks, so every rank quantises its rows with the exponent one process would choose for the
+    whole batch.
+    """
+
+    comm = None
 
     def __init__(self, bits: int, policy: str = "max", exact: bool = True):
         if policy not in EXPONENT_POLICIES:
@@ -124,12 +131,16 @@ class ExponentTracker:
 
     def __call__(self, x: torch.Tensor, count: bool = True):
         """Quantise ``x``: returns ``(q, e)`` with q in x's dtype."""
+        agreed = self.comm.max_scalar(max_abs(x)) if count and self.comm is not None else None
         if self.policy == "max" or self.previous_max is None:
-            q, e, sat = quantize_float(x, self.bits, exact=self.exact)
+            if agreed is None:
+                q, e, sat = quantize_float(x, self.bits, exact=self.exact)
+            else:  # nothing saturates: the agreed max is at least this rank's
+                q, e, sat = quantize_float(x, self.bits, fixed.exponent(agreed, self.bits), self.exact)
         else:
             q, e, sat = quantize_float(x, self.bits, fixed.exponent(self.previous_max, self.bits), self.exact)
         if self.policy == "previous" and count:  # evaluation passes (count=False) leave the training scale alone
-            self.previous_max = max_abs(x)
+            self.previous_max = max_abs(x) if agreed is None else agreed
         if count:
             self.saturated += sat
             self.total += x.numel()

@@ -11,6 +11,7 @@ from ..power.sample import MeterError
 from ..power.training import MeteredRun, add_meter_arguments
 from .checkpoint import CheckpointError
 from .config import ConfigError
+from .distributed import RankLost
 
 
 def register(sub) -> None:
@@ -26,6 +27,11 @@ def register(sub) -> None:
     p.add_argument("--device", help="the backend's device option, e.g. sim for pynq; sets model.conv_options.device")
     p.add_argument("--scale", type=float, help="multiply schedule.iterations by this (LR steps and SWA follow: "
                    "they are fractions), e.g. 0.1 for a CPU run of a GPU schedule")
+    g = p.add_argument_group("several processes (docs/distributed.md); torchrun -m e2train.cli train ... works too")
+    g.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="run on N processes of this node (one per GPU with run.device = cuda), through torch.distributed.run")
+    g.add_argument("--nnodes", help="number of nodes (or MIN:MAX), with --rdzv-endpoint: the same command on every node")
+    g.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="c10d rendezvous of a multi-node run (default: this node alone)")
     add_meter_arguments(p)
     p.set_defaults(func=_train)
 
@@ -58,25 +64,50 @@ def _run(cfg: dict, out: str, resume: bool, args=None) -> int:
 
 
 def _execute(cfg: dict, out: str, resume: bool, args=None) -> tuple[int, dict | None]:
-    """Train; -> (exit code, report)."""
+    """Train, on this process's share of the world; -> (exit code, report: None except on rank 0)."""
+    from . import distributed
+
+    world, failed = None, True
+    try:
+        world = distributed.init(cfg)  # a single process unless torchrun started this one
+        result = _run_on(world, cfg, out, resume, args)
+        failed = False
+        return result
+    except RankLost as exc:
+        return _fail(f"{exc}; the last checkpoint is kept in {out}", 4), None
+    finally:
+        if world is not None:
+            distributed.shutdown(world, failed)
+
+
+def _run_on(world, cfg: dict, out: str, resume: bool, args) -> tuple[int, dict | None]:
+    from . import distributed
     from .loop import Divergence, Trainer
 
-    trainer = Trainer(cfg, out)
+    say = (lambda msg: print(msg, file=sys.stderr)) if world.is_main else (lambda msg: None)
+    trainer = Trainer(cfg, out, world=world)
     if resume:
         if trainer.resume():
-            print(f"resuming {out} at iteration {trainer.iteration} of {trainer.total}", file=sys.stderr)
+            say(f"resuming {out} at iteration {trainer.iteration} of {trainer.total}")
         else:
-            print(f"no checkpoint in {out}: starting from scratch", file=sys.stderr)
-    metered = MeteredRun.from_args(args, out) if args is not None else None
+            say(f"no checkpoint in {out}: starting from scratch")
+    metered = MeteredRun.from_args(args, out) if args is not None and world.is_main else None
     try:
         if metered is not None:
             trainer.meter = metered.start()  # idle baseline first, then a window over the whole run
         report = trainer.run()
     except Divergence as exc:
         return _fail(str(exc), 3), None
+    except RuntimeError as exc:
+        if world.size == 1 or not distributed.is_comm_failure(exc) or isinstance(exc, RankLost):
+            raise
+        raise RankLost(f"rank {world.rank}: lost contact with another rank at iteration {trainer.iteration + 1} "
+                       f"({distributed._first_line(exc)})") from exc
     finally:
         if metered is not None:
             metered.finish()
+    if not world.is_main:
+        return 0, None
     if "measured_joules" in report:
         m = report["measured_joules"]
         print(f"measured {m['run']:.1f} J over {m['seconds']:.1f} s with {m['meter']}"
@@ -107,9 +138,17 @@ def summary(report: dict) -> dict:
 def _train(args) -> int:
     from .config import load_config
 
+    from . import distributed
+
     try:
         cfg = load_config(args.config, args.overrides)
         _apply_run_flags(cfg, args)
+        if args.nproc < 1:
+            raise ConfigError(f"--nproc must be at least 1, got {args.nproc}")
+        if (args.nproc > 1 or args.rdzv_endpoint) and distributed.env_world_size() == 1:
+            if not args.rdzv_endpoint:
+                distributed.check_batch(cfg, args.nproc)  # before starting anything
+            return distributed.launch(distributed.strip_launch_flags(args.argv), args.nproc, args.nnodes, args.rdzv_endpoint)
         out = args.out or os.path.join("runs", cfg["run"]["name"])
         return _run(cfg, out, args.resume, args)
     except (ConfigError, DatasetError, CheckpointError, MeterError) as exc:

@@ -73,6 +73,12 @@ DEFAULTS: dict[str, dict] = {
         "hold_lr": 0.0,
         "divergence_loss": 1e4,  # a training loss above this (or NaN) stops the run
     },
+    "dist": {  # runs on several processes (torchrun, or e2train train --nproc N); see docs/distributed.md
+        "backend": "auto",  # auto (gloo on CPU, nccl on CUDA) | gloo | nccl
+        "timeout": 300.0,  # seconds a collective waits for the other ranks before the run stops with an error
+        "sync_bn": False,  # BatchNorm statistics over the global batch (all ranks) instead of each rank's share
+        "psg": "exact",  # quantised / sign-stepped convs: exact (agreed exponents, integer sums) | vote (majority of signs)
+    },
 }
 
 
@@ -200,3 +206,10 @@ def validate(cfg: dict) -> None:
         raise ConfigError(f"data.part must be all, first_half or second_half, got {cfg['data']['part']!r}")
     if cfg["run"]["device"] not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"run.device must be cpu, cuda or auto, got {cfg['run']['device']!r}")
+    d = cfg["dist"]
+    if d["backend"] not in ("auto", "gloo", "nccl"):
+        raise ConfigError(f"dist.backend must be auto, gloo or nccl, got {d['backend']!r}")
+    if d["psg"] not in ("exact", "vote"):
+        raise ConfigError(f"dist.psg must be exact or vote, got {d['psg']!r}")
+    if not d["timeout"] > 0:
+        raise ConfigError(f"dist.timeout must be positive (seconds), got {d['timeout']}")

@@ -4,6 +4,9 @@ Everything random is a function of (run.seed, iteration): which samples form a b
 augmentation, whether SMD drops it, the gates' Bernoulli draws and stochastic depth's draws. With the
 model, optimizer and counters restored from a checkpoint, a resumed run therefore repeats the
 uninterrupted run exactly.
+
+On several processes (``world``, see ``.distributed``) every rank runs this loop on its share of each
+batch; rank 0 alone writes checkpoints, metrics and the report, with counters summed over the ranks.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 from .. import __version__
 from ..data import ImageSet
@@ -25,15 +27,19 @@ from ..models.macs import PHASES, MacCounter, full_macs_per_sample, training_mac
 from ..power.training import LoopWindows
 from .checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .config import scheduled_iterations, with_defaults
+from .distributed import Replica, World, check_batch, cross_entropy_share, evaluate_sharded, merged_counters
+from .distributed import describe as describe_dist
+from .distributed import local_counters, prepare_model, restore_counters
 from .evaluate import evaluate
 from .optim import lr_factor, make_optimizer
 from .setup import build_from_config, load_data, pick_device
-from .slu import branch_macs, computation_ratio, slu_loss
+from .slu import branch_macs, slu_loss
 from .smd import smd_drop
 
 CHECKPOINT = "checkpoint.pt"
 # config keys that may differ between a run and its resumption (they do not change the numbers)
-RESUME_FREE = {("run", "progress"), ("run", "log_every"), ("run", "eval_every"), ("run", "threads")}
+RESUME_FREE = {("run", "progress"), ("run", "log_every"), ("run", "eval_every"), ("run", "threads"),
+               ("dist", "timeout"), ("dist", "backend")}
 
 
 class Divergence(RuntimeError):
@@ -41,10 +47,13 @@ class Divergence(RuntimeError):
 
 
 class Trainer:
-    def __init__(self, cfg: dict, out_dir: str, data: tuple | None = None, optimizer_factory=None, log=None):
+    def __init__(self, cfg: dict, out_dir: str, data: tuple | None = None, optimizer_factory=None, log=None,
+                 world: World | None = None):
         self.cfg = cfg
         self.out = out_dir
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.world = world or World()
+        check_batch(cfg, self.world.size)
         run = cfg["run"]
         if run["threads"] > 0:
             torch.set_num_threads(run["threads"])
@@ -57,6 +66,7 @@ class Trainer:
         self.per_sample = full_macs_per_sample(self.model)
         self.first_layers = {n for n, s in self.model.specs.items() if s.first}
         self.counter = MacCounter(self.model)
+        prepare_model(self.model, self.world, cfg)
         if optimizer_factory is None:
             self.optimizer = make_optimizer(self.model, cfg)
         else:
@@ -65,11 +75,13 @@ class Trainer:
                 g.setdefault("initial_lr", g["lr"])
         s = cfg["schedule"]
         self.total = scheduled_iterations(cfg)
-        self.batches = BatchSchedule(train, s["batch_size"], run["seed"], augment=cfg["data"]["augment"])
+        self.batches = BatchSchedule(train, s["batch_size"], run["seed"], augment=cfg["data"]["augment"],
+                                     shard=(self.world.rank, self.world.size))
         blocks = branch_macs(self.model, self.per_sample)
         self.block_macs = blocks
         gated = set(id(b) for b in self.model.gated_blocks)
         self.gated_macs = [m for m, b in zip(blocks, self.model.res_blocks) if id(b) in gated]
+        self.replica = Replica(self.model, self.gated_macs, self.world, self.optimizer, cfg)
         self.iteration = 0
         self.meter = None  # a power.training.MeteredRun when the run is metered (train --meter)
         self.stats = {
@@ -77,7 +89,8 @@ class Trainer:
             "skippable_macs_total": 0, "skippable_macs_ran": 0, "block_pairs_total": 0, "block_pairs_ran": 0,
             "wall_seconds": 0.0,
         }
-        os.makedirs(out_dir, exist_ok=True)
+        if self.world.is_main:
+            os.makedirs(out_dir, exist_ok=True)
 
     # ---- checkpoints --------------------------------------------------------------------------
     @property
@@ -94,16 +107,29 @@ class Trainer:
             "macs": self.counter.state_dict(),
             "stats": dict(self.stats),
             "num_classes": self.model.fc.out_features,
-        }
+        } | self._rank_state()
 
-    def save(self) -> None:
-        save_atomic(self.state(), self.checkpoint_path)
+    def _rank_state(self) -> dict:
+        """A distributed run's checkpoint also holds every rank's counters (all ranks call this)."""
+        w = self.world
+        if w.size == 1:
+            return {}
+        return {"world_size": w.size, "ranks": w.gather_objects(local_counters(self.model, self.counter)),
+                "traffic": dict(w.traffic)}
+
+    def save(self, path: str | None = None) -> None:
+        """Every rank calls this; rank 0 writes (atomically) ``path`` or the checkpoint."""
+        state = self.state()
+        if self.world.is_main:
+            save_atomic(state, path or self.checkpoint_path)
 
     def resume(self) -> bool:
-        """Load ``out/checkpoint.pt`` if there is one; False when starting fresh."""
-        if not os.path.exists(self.checkpoint_path):
+        """Load ``out/checkpoint.pt`` if there is one; False when starting fresh. In a distributed run rank 0
+        reads it and every rank gets it."""
+        path = self.checkpoint_path
+        ck = self.world.on_main(lambda: load_checkpoint(path) if os.path.exists(path) else None, (CheckpointError,))
+        if ck is None:
             return False
-        ck = load_checkpoint(self.checkpoint_path)
         # an older checkpoint lacks keys added since: compare them at the defaults it trained with
         diffs = [
             f"{sec}.{k}: checkpoint {v!r}, now {self.cfg[sec].get(k)!r}"
@@ -113,12 +139,20 @@ class Trainer:
         ]
         if diffs:
             raise CheckpointError(f"{self.checkpoint_path} was written by a different configuration: " + "; ".join(diffs))
+        ranks = ck.get("world_size", 1)
+        if ranks != self.world.size:
+            raise CheckpointError(f"{self.checkpoint_path} was written by a run on {ranks} process(es), and each keeps "
+                                  f"its own counters: resume it on {ranks} (now {self.world.size})")
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.counter.load_state_dict(ck["macs"])
+        if "ranks" in ck:
+            restore_counters(self.model, self.counter, ck["ranks"][self.world.rank])
+            self.world.traffic.update(ck["traffic"])
         self.stats.update(ck["stats"])
         self.iteration = ck["iteration"]
-        self._truncate_metrics(self.iteration)
+        if self.world.is_main:
+            self._truncate_metrics(self.iteration)
         return True
 
     # ---- metrics ------------------------------------------------------------------------------
@@ -127,6 +161,8 @@ class Trainer:
         return os.path.join(self.out, "metrics.jsonl")
 
     def _write_metric(self, rec: dict) -> None:
+        if not self.world.is_main:
+            return
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
 
@@ -169,34 +205,41 @@ class Trainer:
         if smd_drop(cfg["run"]["seed"], i, cfg["smd"]["p"]):
             self.stats["smd_dropped"] += 1
             return None
-        x, y = self.batches.batch(i)
+        x, y = self.batches.batch(i)  # this rank's share of the batch
         x, y = x.to(self.device), y.to(self.device)
         torch.manual_seed(mix_seed(cfg["run"]["seed"], 4, i))  # gate and stochastic-depth draws
         self.model.train()
         self.counter.begin_step()
         try:
-            out = self.model(x)
-            ce = F.cross_entropy(out, y)
-            loss = ce
-            c = computation_ratio(self.model, self.gated_macs)
-            if c is not None:
-                loss = ce + slu_loss(c, cfg["slu"]["alpha"], cfg["slu"]["target"])
-            lv = float(loss.detach())
+            out, c = self.replica(x)
+            ce = cross_entropy_share(out, y, self.batches.batch_size)
+            # one exchange per step: the loss, C, and the counts the logs and the report sum over ranks
+            executed = self._executed(x.shape[0])
+            correct = int((out.detach().argmax(1) == y).sum())
+            sums = self.world.sum([float(ce.detach()), 0.0 if c is None else float(c.detach()), correct, *executed])
+            ce_all, c_all, correct = sums[:3]
+            ran, total, pairs_ran, pairs = (int(v) for v in sums[3:])
+            loss, lv = ce, ce_all
+            if c is not None:  # the regulariser at the ranks' C (the mean of theirs), its gradient through this rank's gates
+                n = self.world.size
+                c_mean = c_all / n
+                loss = ce + slu_loss(c + (c_mean - c.detach()), cfg["slu"]["alpha"], cfg["slu"]["target"]) / n
+                lv = ce_all + float(slu_loss(torch.tensor(c_mean), cfg["slu"]["alpha"], cfg["slu"]["target"]))
             if not math.isfinite(lv) or lv > cfg["schedule"]["divergence_loss"]:
                 raise Divergence(f"training loss is {lv} at iteration {i + 1} (limit {cfg['schedule']['divergence_loss']})")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            self.replica.after_backward()
             self.optimizer.step()
         finally:
             self.counter.end_step(backward=True)
         self.stats["executed_iterations"] += 1
-        ran, total, pairs_ran, pairs = self._executed(x.shape[0])
         self.stats["skippable_macs_ran"] += ran
         self.stats["skippable_macs_total"] += total
         self.stats["block_pairs_ran"] += pairs_ran
         self.stats["block_pairs_total"] += pairs
-        acc = (out.detach().argmax(1) == y).float().mean().item()
-        return {"loss": lv, "ce": float(ce.detach()), "acc": acc, "ran": ran, "total": total}
+        acc = correct / self.batches.batch_size
+        return {"loss": lv, "ce": ce_all, "acc": acc, "ran": ran, "total": total}
 
     def _executed(self, n: int) -> tuple[int, int, int, int]:
         """(MACs of skippable blocks that ran, MACs they would take, block-sample pairs ran, pairs)."""
@@ -221,7 +264,7 @@ class Trainer:
         t0 = time.perf_counter()
         base_wall = self.stats["wall_seconds"]
         bar = None
-        if run["progress"]:
+        if run["progress"] and self.world.is_main:
             from tqdm import tqdm
 
             bar = tqdm(total=self.total, initial=self.iteration, desc=run["name"], unit="it", dynamic_ncols=True,
@@ -259,9 +302,11 @@ class Trainer:
                     window.update(loss=0.0, ce=0.0, acc=0.0)
                 if run["eval_every"] and self.iteration % run["eval_every"] == 0 and self.val_set is not None and self.iteration < self.total:
                     with energy.evaluation(self.iteration):
-                        ev = evaluate(self.model, self.val_set, self.cfg["data"]["eval_batch"], self.device)
+                        ev = self.evaluate()
+                    with merged_counters(self.world, self.model, self.counter):
+                        joules = self.estimated_joules()
                     self._write_metric({"iteration": self.iteration, "val_top1": ev["top1"], "val_top5": ev["top5"],
-                                        "estimated_joules": self.estimated_joules()})
+                                        "estimated_joules": joules})
                 if (run["checkpoint_every"] and self.iteration % run["checkpoint_every"] == 0) or self.iteration == self.total:
                     self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
                     self.save()
@@ -270,18 +315,28 @@ class Trainer:
                 bar.close()
         if self.iteration < self.total:
             return None
+        traffic = dict(self.world.traffic)  # the training steps' (before SWA's BN pass and the evaluation)
         t1 = time.perf_counter()
         self._plugin("before_final_eval")
         with energy.evaluation(self.iteration):
-            ev = evaluate(self.model, self.val_set, self.cfg["data"]["eval_batch"], self.device) if self.val_set is not None else {}
+            ev = self.evaluate() if self.val_set is not None else {}
         self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
-        report = self.report(ev, eval_seconds=time.perf_counter() - t1)
+        with merged_counters(self.world, self.model, self.counter):  # rank 0: the sums over the ranks
+            report = self.report(ev, eval_seconds=time.perf_counter() - t1)
+        if self.world.size > 1:
+            report["dist"] = describe_dist(self.world, self.cfg, self.stats["executed_iterations"], self.replica, traffic)
         measured = energy.finish()
         if measured is not None:
             report["measured_joules"] = measured
-        with open(os.path.join(self.out, "report.json"), "w") as f:
-            json.dump(report, f, indent=2)
+        report = self.world.broadcast_object(report if self.world.is_main else None)
+        if self.world.is_main:
+            with open(os.path.join(self.out, "report.json"), "w") as f:
+                json.dump(report, f, indent=2)
         return report
+
+    def evaluate(self) -> dict:
+        """Top-1/top-5 on the evaluation images (on every rank together in a distributed run)."""
+        return evaluate_sharded(evaluate, self.model, self.val_set, self.cfg["data"]["eval_batch"], self.device, self.world)
 
     def _plugin(self, hook: str, *args):
         """Call ``hook(trainer, *args)`` on the optimizer if it defines it (issue-4: SWA, bit widths)."""
@@ -297,9 +352,10 @@ class Trainer:
             "executed_ratio": (w["ran"] / w["total"]) if w["total"] else 1.0,
             "smd_dropped": self.stats["smd_dropped"],
             "wall_seconds": round(self.stats["wall_seconds"], 3),
-            "estimated_joules": self.estimated_joules(),
         }
-        ls = self.layer_stats()
+        with merged_counters(self.world, self.model, self.counter):  # rank 0: the sums over the ranks
+            rec["estimated_joules"] = self.estimated_joules()
+            ls = self.layer_stats()
         if ls:
             rec["layer_stats"] = ls
         return rec
