@@ -302,3 +302,14 @@ def test_a_fresh_run_in_a_used_folder_starts_its_own_metrics(tmp_path):
     Trainer(tiny_cfg("schedule.iterations=10"), str(tmp_path)).run()
     lines = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert [r["iteration"] for r in lines] == [5, 10]
+
+
+def test_set_into_a_free_form_table_keeps_its_other_keys(tmp_path):
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", "cifar10_resnet20_finetune_e2train_all.toml")
+    cfg = load_config(path, ["optim.options.init_from=elsewhere.pt", "model.conv_options.beta=0.1"])
+    assert cfg["optim"]["options"] == {"method": "sign", "sign_lr": 0.003, "init_from": "elsewhere.pt"}
+    assert cfg["model"]["conv_options"] == {"mode": "psg", "beta": 0.1}
+    # a whole table still replaces, as TOML would
+    assert load_config(path, ['optim.options={method="sgd"}'])["optim"]["options"] == {"method": "sgd"}
+    with pytest.raises(ConfigError, match="not a table"):
+        load_config(path, ["optim.options.method.x=1"])

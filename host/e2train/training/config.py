@@ -82,6 +82,10 @@ DEFAULTS: dict[str, dict] = {
 }
 
 
+# tables whose keys the component reading them checks (the conv factory, the optimizer factory)
+FREE_TABLES = ("conv_options", "options")
+
+
 class ConfigError(ValueError):
     """A config file or ``--set`` that names an unknown key or gives a value of the wrong kind."""
 
@@ -92,12 +96,12 @@ def _check_and_merge(base: dict, update: dict, where: str) -> None:
         if key not in base:
             raise ConfigError(f"unknown config key {path!r}; known keys here: {', '.join(sorted(base))}")
         old = base[key]
-        if isinstance(old, dict) and key not in ("conv_options", "options"):
+        if isinstance(old, dict) and key not in FREE_TABLES:
             if not isinstance(value, dict):
                 raise ConfigError(f"{path} must be a table, got {value!r}")
             _check_and_merge(old, value, path)
             continue
-        if key in ("conv_options", "options") and not isinstance(value, dict):
+        if key in FREE_TABLES and not isinstance(value, dict):
             raise ConfigError(f"{path} must be a table, got {value!r}")
         if isinstance(old, bool) and not isinstance(value, bool):
             raise ConfigError(f"{path} must be true or false, got {value!r}")
@@ -125,6 +129,27 @@ def parse_set(item: str) -> tuple[list[str], object]:
     return key.split("."), value
 
 
+def _into_free_table(cfg: dict, keys: list[str], value):
+    """``--set optim.options.init_from=X`` sets that one key of the free-form table and keeps its others
+    (a whole table, ``--set optim.options={...}``, still replaces it, as in TOML)."""
+    free = next((i for i, k in enumerate(keys[:-1]) if k in FREE_TABLES), None)
+    if free is None:
+        return keys, value
+    table = cfg
+    for k in keys[: free + 1]:
+        table = table.get(k) if isinstance(table, dict) else None
+    if not isinstance(table, dict):
+        return keys, value  # an unknown path: _check_and_merge names it
+    merged = copy.deepcopy(table)
+    cur = merged
+    for k in keys[free + 1 : -1]:
+        if not isinstance(cur.get(k, {}), dict):
+            raise ConfigError(f"{'.'.join(keys)}: {k} is not a table")
+        cur = cur.setdefault(k, {})
+    cur[keys[-1]] = value
+    return keys[: free + 1], merged
+
+
 def load_config(path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
     """DEFAULTS, updated by the TOML file at ``path`` and then by each ``--set`` item; validated."""
     cfg = copy.deepcopy(DEFAULTS)
@@ -138,7 +163,7 @@ def load_config(path: str | None = None, overrides: list[str] | tuple[str, ...] 
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
         _check_and_merge(cfg, data, "")
     for item in overrides:
-        keys, value = parse_set(item)
+        keys, value = _into_free_table(cfg, *parse_set(item))
         nested: dict = value
         for k in reversed(keys):
             nested = {k: nested}
