@@ -353,6 +353,27 @@ def test_contract_msbs_remove_the_floor_bias_of_the_v1_ablation():
         make_engine("torch", msb="up")
 
 
+def test_unsigned_x_experiment_doubles_the_resolution_of_post_relu_inputs():
+    # x = 6 after a ReLU (a second sample of 127 fixes the grid): v2's min((6 + 8) >> 4, 7) = 0 predicts
+    # nothing; the torch-only experiment's min((6 + 4) >> 3, 15) = 1 predicts the sign of g_y, which
+    # only the first sample carries. A tensor holding a negative value keeps v2.
+    g = torch.tensor([32767.0, -32767.0], dtype=torch.float64).view(1, 2, 1, 1)
+    out = {}
+    for msb, xs in (("nearest", [6.0, 127.0]), ("unsigned_x", [6.0, 127.0]), ("unsigned_x", [6.0, -127.0])):
+        x = torch.tensor(xs, dtype=torch.float64).view(2, 1, 1, 1)
+        m = QuantConv2d(1, 2, 1, 1, beta=0.0, engine=make_engine("torch", "float64", msb=msb)).double()
+        _, _, gw = run(m, x, torch.cat([g, torch.zeros_like(g)]))
+        out[msb, xs[1]] = (gw.view(-1).tolist(), m.layer_stats()["psg_predicted"])
+    assert out["nearest", 127.0] == ([1.0, -1.0], 0)
+    assert out["unsigned_x", 127.0] == ([1.0, -1.0], 2)
+    assert out["unsigned_x", -127.0] == ([1.0, -1.0], 0)
+    # the rule itself, saturation included
+    eng = make_engine("torch", "float64", msb="unsigned_x")
+    assert eng._msb(torch.tensor([0.0, 3.0, 4.0, 11.0, 12.0, 123.0, 124.0, 127.0]), 8, 5).tolist() == [0, 0, 1, 1, 2, 15, 15, 15]
+    with pytest.raises(ValueError, match="contract v2's MSBs"):
+        make_engine("reference", msb="unsigned_x")
+
+
 def test_evaluation_passes_leave_the_previous_exponent_alone():
     m = QuantConv2d(1, 1, 1, 1, exponent="previous", engine=make_engine("torch", "float64")).double()
     run(m, torch.full((1, 1, 2, 2), 1.0, dtype=torch.float64), torch.ones(1, 1, 2, 2, dtype=torch.float64))

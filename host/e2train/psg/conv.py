@@ -5,7 +5,7 @@ integer convolution, the accumulator scaled by 2**(e_x + e_w).
 
 Backward: g_y quantised to int16 (mode ``psg``, and ``fixed8`` with ``grad_bits=16``); then one
 backward call gives g_x (from int16 g_y and int8 w) and G_full (from int8 x and int16 g_y), and in
-mode ``psg`` one more weight-gradient call gives G_msb from x >> 4 and g_y >> 6. The weight's
+mode ``psg`` one more weight-gradient call gives G_msb from the operands' rounded MSBs (contract v2). The weight's
 gradient is then
 
 * ``psg``: the sign per weight, predicted from G_msb where |G_msb| >= beta * max|G_msb|, else sgn(G_full);

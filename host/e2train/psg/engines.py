@@ -37,7 +37,10 @@ def _no_tf32(t: torch.Tensor):
 # "nearest": the contract's (v2) predictor, min((x + 8) >> 4, 7) and min((g + 32) >> 6, 511), the
 # default everywhere. "floor": contract v1's x >> 4, g >> 6, an ablation of the torch engine only (it
 # reproduces the finding that made v2: a predictor biased toward -1; docs/psg.md, "Predictor quality").
-MSB_ROUNDINGS = ("nearest", "floor")
+# "unsigned_x": a torch-only experiment, not the contract: an x with no negative value (after a ReLU)
+# takes 4 unsigned bits, min((x + 4) >> 3, 15), twice v2's resolution for the same 4 x 10 product
+# width; g_y and signed x as v2 (docs/psg.md, "Predictor resolution").
+MSB_ROUNDINGS = ("nearest", "floor", "unsigned_x")
 MSB_CONTRACT = "nearest"
 
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
@@ -117,21 +120,23 @@ class TorchEngine:
         the tensor's max."""
         n = x.shape[0]
         keep = None
+        # the experiment's rule is chosen per tensor: unsigned only where no value is negative
+        xbits = fixed.X_MSB_BITS + (self.msb == "unsigned_x" and bool(x.min() >= 0))
         if self._restricting(x) and n:
             # x_msb is monotone in x: a sample is all zero iff the MSBs of its min and max are
             flat = x.flatten(1)
-            lo = self._msb(flat.amin(1), fixed.X_BITS, fixed.X_MSB_BITS)
-            hi = self._msb(flat.amax(1), fixed.X_BITS, fixed.X_MSB_BITS)
+            lo = self._msb(flat.amin(1), fixed.X_BITS, xbits)
+            hi = self._msb(flat.amax(1), fixed.X_BITS, xbits)
             keep = ((lo != 0) | (hi != 0)).nonzero().squeeze(1)
             if keep.numel() == 0:
                 return x.new_zeros(w_shape)
             if keep.numel() > _KEEP_MAX * n:
                 keep = None
         if keep is None:
-            x_msb = self._msb(x, fixed.X_BITS, fixed.X_MSB_BITS)
+            x_msb = self._msb(x, fixed.X_BITS, xbits)
             g_msb_in = self._msb(g, fixed.G_BITS, fixed.G_MSB_BITS)
         else:  # the copies are fresh: shift them in place
-            x_msb = self._msb(x.index_select(0, keep), fixed.X_BITS, fixed.X_MSB_BITS, inplace=True)
+            x_msb = self._msb(x.index_select(0, keep), fixed.X_BITS, xbits, inplace=True)
             g_msb_in = self._msb(g.index_select(0, keep), fixed.G_BITS, fixed.G_MSB_BITS, inplace=True)
         return tk.conv_backward(g_msb_in, x_msb, None, stride, k, x_msb.shape, need_data=False, need_weight=True)[1]
 
@@ -141,7 +146,7 @@ class TorchEngine:
     def _msb(self, q, from_bits, to_bits, inplace=False):
         if self.msb == "floor":  # the v1 ablation, not the contract
             return tk.msb_float_floor(q, from_bits, to_bits, inplace)
-        return tk.msb_float(q, from_bits, to_bits, inplace)
+        return tk.msb_float(q, from_bits, to_bits, inplace)  # v2; unsigned_x's 5-bit call: min((x + 4) >> 3, 15)
 
     def _restricting(self, t) -> bool:
         return self.restrict if self.restrict is not None else t.device.type != "cuda"
