@@ -235,11 +235,22 @@ class FabricEngine:
 
 def make_engine(backend: str = "torch", precision: str | None = None, **options):
     """``torch`` (options ``restrict``, ``msb``) or any fabric backend name (options go to ``get_fabric``)."""
+    if backend == "cpu":  # the integer CPU engine (e2train.cpu): AVX2 or portable C++
+        from ..cpu.engine import CpuEngine
+
+        _fabric_like(backend, precision, options)
+        return CpuEngine(**options)
     if backend == "torch":
         unknown = set(options) - {"restrict", "msb"}
         if unknown:
             raise ValueError(f"the torch engine takes only the options 'restrict' and 'msb', got {sorted(unknown)}")
         return TorchEngine(precision, **options)
+    _fabric_like(backend, precision, options)
+    return FabricEngine(backend, **options)
+
+
+def _fabric_like(backend: str, precision, options: dict) -> None:
+    """An integer engine: the contract's MSBs only, no float precision to choose (pops ``msb``)."""
     msb = options.pop("msb", MSB_CONTRACT)
     if msb != MSB_CONTRACT:
         raise ValueError(
@@ -248,4 +259,3 @@ def make_engine(backend: str = "torch", precision: str | None = None, **options)
         )
     if precision not in (None, "float64"):
         raise ValueError(f"backend {backend!r} computes in integers; precision {precision!r} does not apply")
-    return FabricEngine(backend, **options)
