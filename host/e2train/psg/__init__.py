@@ -20,11 +20,12 @@ from .quant import EXPONENT_POLICIES
 
 
 def make_conv_factory(mode: str = "psg", beta: float = 0.05, grad_bits: int = 16, exponent: str = "max",
-                      backend: str = "auto", precision: str | None = None, **backend_options):
+                      backend: str = "torch", precision: str | None = None, **backend_options):
     """-> ``factory(in_ch, out_ch, k, stride, name)`` building ``QuantConv2d`` layers that share one engine.
 
-    ``backend``: ``auto`` (default: the integer ``cpu`` engine on a machine without CUDA where its library
-    builds, else torch; float gradients, ``grad_bits = 0``, take torch), ``cpu``, ``torch`` (``precision`` float32 / float64, default: the network's dtype; ``restrict``)
+    ``backend``: ``torch`` (the default), ``cpu`` (the integer CPU engine), ``auto`` (the cpu engine on a
+    machine without CUDA where its library builds, else torch; float gradients, ``grad_bits = 0``, take
+    torch), ``torch`` (``precision`` float32 / float64, default: the network's dtype; ``restrict``)
     or a fabric backend name whose options (e.g. ``device = "sim"`` for pynq) pass through.
     ``precision = "float64"`` makes the torch backend give the contract's integers, i.e. train
     bit-identically to the fabric backends.
