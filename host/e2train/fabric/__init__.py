@@ -18,6 +18,7 @@ BACKENDS = {
     "csim": ("e2train.fabric.csim", "CsimFabric"),
     "torch": ("e2train.fabric.torch_backend", "TorchFabric"),
     "pynq": ("e2train.board.fabric", "PynqFabric"),
+    "cpu": ("e2train.cpu.fabric", "CpuFabric"),  # the integer CPU training engine's library
 }
 
 

@@ -14,7 +14,7 @@ def register(sub) -> None:
     p = sub.add_parser("fabric", help="fabric backends: self-test against the reference model")
     fsub = p.add_subparsers(dest="fabric_command", metavar="ACTION")
     st = fsub.add_parser("selftest", help="run the three kernels on random layers and compare with the reference")
-    st.add_argument("--backend", default="reference", help="reference, csim, torch or pynq (default: reference)")
+    st.add_argument("--backend", default="reference", help="reference, csim, torch, pynq or cpu (the integer CPU engine's library; default: reference)")
     st.add_argument("--seed", type=int, default=0)
     st.set_defaults(func=_selftest)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])

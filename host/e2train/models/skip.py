@@ -22,7 +22,8 @@ class _OpenGate(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         (b,) = ctx.saved_tensors
-        grad_p = (g * b).flatten(1).sum(1) if ctx.needs_input_grad[1] else None
+        # per-sample dot products <g_n, b_n> as one batched product: no [N,C,H,W] temporary
+        grad_p = torch.bmm(g.reshape(g.shape[0], 1, -1), b.reshape(b.shape[0], -1, 1)).view(-1) if ctx.needs_input_grad[1] else None
         return g, grad_p
 
 

@@ -23,7 +23,9 @@ def make_conv_factory(mode: str = "psg", beta: float = 0.05, grad_bits: int = 16
                       backend: str = "torch", precision: str | None = None, **backend_options):
     """-> ``factory(in_ch, out_ch, k, stride, name)`` building ``QuantConv2d`` layers that share one engine.
 
-    ``backend``: ``torch`` (``precision`` float32 / float64, default: the network's dtype; ``restrict``)
+    ``backend``: ``torch`` (the default), ``cpu`` (the integer CPU engine), ``auto`` (the cpu engine on a
+    machine without CUDA where its library builds, else torch; float gradients, ``grad_bits = 0``, take
+    torch), ``torch`` (``precision`` float32 / float64, default: the network's dtype; ``restrict``)
     or a fabric backend name whose options (e.g. ``device = "sim"`` for pynq) pass through.
     ``precision = "float64"`` makes the torch backend give the contract's integers, i.e. train
     bit-identically to the fabric backends.
@@ -35,6 +37,8 @@ def make_conv_factory(mode: str = "psg", beta: float = 0.05, grad_bits: int = 16
         raise ConfigError(f"model.conv_options.mode must be one of {MODES}, got {mode!r}")
     if exponent not in EXPONENT_POLICIES:
         raise ConfigError(f"model.conv_options.exponent must be one of {EXPONENT_POLICIES}, got {exponent!r}")
+    if backend == "auto" and grad_bits == 0:
+        backend = "torch"  # float g_y: only the torch engine computes that
     try:
         engine = make_engine(backend, precision, **backend_options)
     except (ValueError, TypeError, BackendUnavailable) as exc:

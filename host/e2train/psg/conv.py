@@ -41,12 +41,24 @@ def width_key(bits: tuple[int, int]) -> str:
     return f"{bits[0]}x{bits[1]}"
 
 
+def _quantizer(engine):
+    """An engine that quantises its operands itself (the cpu engine: one pass from float to int8 / int16)
+    has ``quantize``; the others take the quantised values as integer-valued floats from the trackers."""
+    return getattr(engine, "quantize", None)
+
+
+def _out_dtype(quantizer, like: torch.Tensor) -> dict:
+    # integer operands do not say the network's dtype: such an engine is told it
+    return {"dtype": like.dtype} if quantizer is not None else {}
+
+
 class QuantConvFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, layer: "QuantConv2d", counting: bool):
-        xq, e_x = layer.x_exp(x, count=counting)
-        wq, e_w = layer.w_exp(w, count=counting)
-        y = layer.engine.forward(xq, wq, layer.stride, e_x + e_w)
+        quantizer = _quantizer(layer.engine)
+        xq, e_x = layer.x_exp(x, count=counting, quantizer=quantizer)
+        wq, e_w = layer.w_exp(w, count=counting, quantizer=quantizer)
+        y = layer.engine.forward(xq, wq, layer.stride, e_x + e_w, **_out_dtype(quantizer, x))
         ctx.save_for_backward(xq, wq)
         ctx.layer, ctx.e_x, ctx.e_w = layer, e_x, e_w
         if counting:
@@ -68,9 +80,11 @@ class QuantConvFunction(torch.autograd.Function):
                 layer.count_macs("backward_data", (32, fixed.W_BITS), macs)
             layer.count_macs("backward_weight", (fixed.X_BITS, 32), macs)
             return g_x, g_w, None, None
-        gq, e_g = layer.g_exp(g_y)
+        quantizer = _quantizer(layer.engine)
+        gq, e_g = layer.g_exp(g_y, quantizer=quantizer)
         mode = "psg" if layer.mode == "psg" else "full"
-        g_x, wg = layer.engine.backward(gq, xq, wq, layer.stride, need_data, mode, layer.beta_q, e_g + ctx.e_w)
+        g_x, wg = layer.engine.backward(gq, xq, wq, layer.stride, need_data, mode, layer.beta_q, e_g + ctx.e_w,
+                                        **_out_dtype(quantizer, g_y))
         if need_data:
             layer.count_macs("backward_data", DATA_BITS, macs)
         if mode == "full":

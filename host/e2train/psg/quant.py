@@ -129,16 +129,21 @@ class ExponentTracker:
         self.total = 0
         self.last_exponent: int | None = None
 
-    def __call__(self, x: torch.Tensor, count: bool = True):
-        """Quantise ``x``: returns ``(q, e)`` with q in x's dtype."""
+    def __call__(self, x: torch.Tensor, count: bool = True, quantizer=None):
+        """Quantise ``x``: returns ``(q, e)`` with q in x's dtype, or, with ``quantizer`` (an engine's
+        ``quantize(x, bits, e) -> (q, saturated)``, e.g. the cpu engine's int8 / int16 pass), q as it
+        answers. The exponent and the counters follow the policy alike either way."""
         agreed = self.comm.max_scalar(max_abs(x)) if count and self.comm is not None else None
         if self.policy == "max" or self.previous_max is None:
-            if agreed is None:
-                q, e, sat = quantize_float(x, self.bits, exact=self.exact)
-            else:  # nothing saturates: the agreed max is at least this rank's
-                q, e, sat = quantize_float(x, self.bits, fixed.exponent(agreed, self.bits), self.exact)
+            # with an agreed max nothing saturates either: it is at least this rank's
+            e = None if agreed is None else fixed.exponent(agreed, self.bits)
         else:
-            q, e, sat = quantize_float(x, self.bits, fixed.exponent(self.previous_max, self.bits), self.exact)
+            e = fixed.exponent(self.previous_max, self.bits)
+        if quantizer is None:
+            q, e, sat = quantize_float(x, self.bits, e, self.exact)
+        else:
+            e = fixed.exponent(max_abs(x), self.bits) if e is None else e
+            q, sat = quantizer(x, self.bits, e)
         if self.policy == "previous" and count:  # evaluation passes (count=False) leave the training scale alone
             self.previous_max = max_abs(x) if agreed is None else agreed
         if count:

@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
     # issue-4 hook: where quantised convs run, and a proportionally shortened schedule
     p.add_argument("--backend", help="where the quantised convs (model.conv = e2train.psg:make_conv_factory) run: "
-                   "torch (default), reference, csim or pynq; sets model.conv_options.backend")
+                   f"{BACKEND_CHOICES}; sets model.conv_options.backend")
     p.add_argument("--device", help="the backend's device option, e.g. sim for pynq; sets model.conv_options.device")
     p.add_argument("--scale", type=float, help="multiply schedule.iterations by this (LR steps and SWA follow: "
                    "they are fractions), e.g. 0.1 for a CPU run of a GPU schedule")
@@ -47,7 +47,13 @@ def register(sub) -> None:
                       "with its estimated energy against fp32 SGD (< 1 min)")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    d.add_argument("--backend", help=f"where the demo's quantised convs run: {BACKEND_CHOICES}")
+    d.add_argument("--device", help="the backend's device option, e.g. sim for pynq")
     d.set_defaults(func=_demo)
+
+
+BACKEND_CHOICES = ("torch (default), cpu (the integer CPU engine), auto (cpu on a machine without CUDA where its "
+                   "library builds, else torch), reference, csim or pynq")
 
 
 def _fail(msg: str, code: int = 2) -> int:
@@ -178,6 +184,7 @@ def _demo(args) -> int:
 
     try:
         cfg = load_config(None, DEMO_SETTINGS + list(args.overrides))
+        _apply_run_flags(cfg, args)
         code, report = _execute(cfg, args.out, resume=False)
     except (ConfigError, DatasetError, CheckpointError) as exc:
         return _fail(str(exc))
