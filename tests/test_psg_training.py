@@ -184,6 +184,30 @@ def test_resume_keeps_psg_counters_and_swa(tmp_path, data):
         assert rep[key] == full[key], key
 
 
+def test_resume_from_a_checkpoint_that_kept_swa_in_the_optimizer_state(tmp_path, data):
+    """Checkpoints written before SWA became a trainer callback (runs in flight) resume exactly."""
+    from e2train.checkpoint import load_checkpoint, save_atomic
+
+    # snapshots from iteration 3 on: the checkpoint at 4 holds an average of two
+    extra = (*PSG, 'optim.options={method="sign", swa_bn_batches=1, swa_start=0.25}', "run.checkpoint_every=4")
+    full = trainer(tmp_path, data, *extra, name="full")
+    rep_full = full.run()
+    trainer(tmp_path, data, *extra, name="old").run(stop_at=6)
+    path = str(tmp_path / "old" / "checkpoint.pt")
+    ck = load_checkpoint(path)
+    assert ck["callbacks"]["swa"]["averaged"]["n_averaged"] == 2
+    ck["optimizer"]["swa"] = ck.pop("callbacks")["swa"]  # the layout of those checkpoints
+    save_atomic(ck, path)
+    resumed = trainer(tmp_path, data, *extra, name="old")
+    assert resumed.resume() and resumed.iteration == 4
+    rep = resumed.run()
+    for key in ("macs_by_bits", "psg_predicted_ratio", "top1", "swa"):
+        assert rep[key] == rep_full[key], key
+    for k, v in full.model.state_dict().items():
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
 def test_bad_options_are_config_errors(tmp_path, data):
     with pytest.raises(ConfigError, match="method"):
         trainer(tmp_path, data, *PSG, 'optim.options={method="adam"}')

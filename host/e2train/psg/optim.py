@@ -80,6 +80,8 @@ def parse_options(raw: dict, psg_model: bool = False) -> dict:
         opts["swa"] = opts["method"] == "sign"
     if not isinstance(opts["swa"], bool):
         raise ValueError(f"optim.options.swa must be true or false, got {opts['swa']!r}")
+    if not isinstance(opts["init_from"], str):
+        raise ValueError(f"optim.options.init_from must be a checkpoint's path, got {opts['init_from']!r}")
     if not isinstance(opts["train_only"], list) or not all(isinstance(v, str) for v in opts["train_only"]):
         raise ValueError(f"optim.options.train_only must be a list of parameter-name prefixes, got {opts['train_only']!r}")
     for key in ("sign_momentum", "sign_weight_decay"):
@@ -87,6 +89,9 @@ def parse_options(raw: dict, psg_model: bool = False) -> dict:
             raise ValueError(f"optim.options.{key} must be a number >= 0, got {opts[key]!r}")
     if isinstance(opts["swa_bn_batches"], bool) or not isinstance(opts["swa_bn_batches"], int) or opts["swa_bn_batches"] < 0:
         raise ValueError(f"optim.options.swa_bn_batches must be an integer >= 0 (0: one epoch), got {opts['swa_bn_batches']!r}")
+    for key in ("sign_lr", "swa_start", "swa_samples"):
+        if isinstance(opts[key], bool) or not isinstance(opts[key], (int, float)):
+            raise ValueError(f"optim.options.{key} must be a number, got {opts[key]!r}")
     if not opts["sign_lr"] > 0:
         raise ValueError(f"optim.options.sign_lr must be positive, got {opts['sign_lr']!r}")
     return opts
