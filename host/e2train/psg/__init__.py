@@ -3,8 +3,9 @@
 * ``make_conv_factory(**conv_options)``: the quantised convolution (``model.conv =
   "e2train.psg:make_conv_factory"``), mode ``psg`` or ``fixed8``, running on ``backend`` torch or any
   fabric (reference, csim, pynq).
-* ``optimizer_factory(model, cfg)``: SGD / sign SGD for the conv weights, SWA, the bit-width report
-  (``optim.name = "e2train.psg:optimizer_factory"``).
+* ``optimizer_factory(model, cfg)``: SGD / sign SGD for the conv weights (``optim.name =
+  "e2train.psg:optimizer_factory"``); its options also switch on SWA and the bit-width report, which
+  ``training.setup`` builds as trainer callbacks.
 
 Run by run (configs/table2_*.toml): fp32 SGD = plain convs + method sgd; 8-bit fixed point (Banner
 et al.) = fixed8 convs + method sgd; SignSGD = plain convs + method sign; PSG = psg convs + method sign.
