@@ -146,14 +146,19 @@ def test_a_checkpoint_keeps_the_callbacks_state(tmp_path):
     assert ck["callbacks"]["swa"]["averaged"]["n_averaged"] == 0  # the snapshots come later
 
 
-def test_help_loads_neither_torch_nor_the_training_code():
-    code = ("import resource, sys; from e2train.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "ru = resource.getrusage(resource.RUSAGE_SELF)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('e2train.training.')))\n"
-            "print(ru.ru_utime + ru.ru_stime, file=sys.stderr)")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+def _python(*lines: str) -> subprocess.CompletedProcess:
+    """Run these lines in a fresh interpreter (what a module imports shows only there)."""
+    res = subprocess.run([sys.executable, "-c", "\n".join(lines)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
+    return res
+
+
+def test_help_loads_neither_torch_nor_the_training_code():
+    res = _python("import resource, sys; from e2train.cli import main",
+                  "try:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+                  "ru = resource.getrusage(resource.RUSAGE_SELF)",
+                  "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('e2train.training.')))",
+                  "print(ru.ru_utime + ru.ru_stime, file=sys.stderr)")
     loaded = res.stdout.strip().splitlines()[-1]
     # train/eval/demo registered from their parser module and the config's names; no torch, no loop
     assert loaded == "['e2train.training.cli', 'e2train.training.config']"
@@ -161,13 +166,10 @@ def test_help_loads_neither_torch_nor_the_training_code():
 
 
 def test_psg_does_not_import_training_and_the_loop_not_board():
-    code = ("import sys; import e2train.psg\n"
-            "a = [m for m in sys.modules if m.startswith('e2train.training')]\n"
-            "import e2train.training.loop\n"
-            "b = [m for m in sys.modules if m.startswith('e2train.board')]\n"
-            "print(a, b)")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
+    res = _python("import sys; import e2train.psg",
+                  "a = [m for m in sys.modules if m.startswith('e2train.training')]",
+                  "import e2train.training.loop",
+                  "print(a, [m for m in sys.modules if m.startswith('e2train.board')])")
     assert res.stdout.strip() == "[] []"
 
 
