@@ -12,7 +12,7 @@ import torch
 
 from cifar_files import shared_datasets
 from e2train.data import make_synthetic
-from e2train.training.checkpoint import load_checkpoint
+from e2train.checkpoint import load_checkpoint
 from e2train.training.config import load_config
 from e2train.training.loop import Trainer
 

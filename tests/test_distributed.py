@@ -16,7 +16,7 @@ import torch
 
 from dist_helpers import SCENARIOS, cli_ranks, config, free_port, result, run_single, set_args, spawn
 from e2train.cli import main
-from e2train.training.checkpoint import load_checkpoint
+from e2train.checkpoint import load_checkpoint
 from e2train.training.config import ConfigError, load_config
 from e2train.training.distributed import DistBatchNorm2d, SignVote, World, decode_sum, encode_signs, prepare_model
 

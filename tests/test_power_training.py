@@ -1,4 +1,4 @@
-"""The training hook: windows per epoch and evaluation, the whole run, idle subtraction, report.json."""
+"""The metered run: windows per epoch and evaluation, the whole run, idle subtraction, report.json."""
 
 import argparse
 import json
@@ -12,12 +12,10 @@ from e2train.power.training import MeteredRun, add_meter_arguments
 
 
 @pytest.mark.parametrize("idle", [0.0, 0.3])
-def test_metered_run_writes_measured_joules(tmp_path, idle):
+def test_metered_run_measures_joules(tmp_path, idle):
     parser = argparse.ArgumentParser()
     add_meter_arguments(parser)
     run_dir = tmp_path / "run"
-    (tmp_path / "run").mkdir()
-    (run_dir / "report.json").write_text(json.dumps({"top1": 90.0}))
     with make_simulator("um34c", watts=2.0, volts=5.0) as sim:
         args = parser.parse_args(["--meter", "um34c", "--port", sim.port, "--meter-interval", "0.05",
                                   "--idle-seconds", str(idle)])
@@ -29,10 +27,8 @@ def test_metered_run_writes_measured_joules(tmp_path, idle):
                 metered.begin("eval", epoch)
                 time.sleep(0.2)
                 metered.end("eval", epoch)
-        metered.write_report(str(run_dir / "report.json"))
-    rep = json.loads((run_dir / "report.json").read_text())
-    mj = rep["measured_joules"]
-    assert rep["top1"] == 90.0 and mj["meter"] == "um34c" and mj["idle_subtracted"] == (idle > 0)
+    mj = metered.finish()  # after the run: the same summary again
+    assert mj["meter"] == "um34c" and mj["idle_subtracted"] == (idle > 0)
     assert [e["index"] for e in mj["epochs"]] == [0, 1] and len(mj["evaluations"]) == 2
     assert mj["seconds"] >= 1.2 and all(e["seconds"] >= 0.4 for e in mj["epochs"])
     windows = [{"joules": mj["run"], "seconds": mj["seconds"]}] + mj["epochs"] + mj["evaluations"]

@@ -81,9 +81,9 @@ def test_float32_fast_path_agrees_with_reference(restrict):
 
 @pytest.mark.parametrize("beta", [0.05, 0.3, 1.0])
 def test_restricted_phase2_equals_full_phase2(monkeypatch, beta):
-    from e2train.psg import engines
+    from e2train.fabric import torch_engine
 
-    monkeypatch.setattr(engines, "_RESTRICT_MAX", 1.0)  # take the channel block whenever it is smaller
+    monkeypatch.setattr(torch_engine, "_RESTRICT_MAX", 1.0)  # take the channel block whenever it is smaller
     shape = LAYERS[2]
     x, g = operands(shape, 3)
     out = []
@@ -98,8 +98,6 @@ def test_restricted_phase2_equals_full_phase2(monkeypatch, beta):
 
 def _msb_batch_sizes(monkeypatch):
     """Records the batch size of every G_msb weight-gradient call of the torch engine."""
-    from e2train.psg import engines
-
     sizes = []
     conv_backward = tk.conv_backward
 
@@ -108,7 +106,7 @@ def _msb_batch_sizes(monkeypatch):
             sizes.append(x.shape[0])
         return conv_backward(g, x, w, stride, k, in_shape, need_data, need_weight)
 
-    monkeypatch.setattr(engines.tk, "conv_backward", spy)
+    monkeypatch.setattr(tk, "conv_backward", spy)
     return sizes
 
 

@@ -10,6 +10,7 @@ from e2train.data import make_synthetic
 from e2train.psg import optimizer_factory
 from e2train.psg.swa import snapshot_iterations
 from e2train.training import loop as loop_mod
+from e2train.training.callbacks import SwaCallback
 from e2train.training.config import ConfigError, load_config
 from e2train.training.loop import Trainer
 
@@ -34,6 +35,12 @@ def trainer(tmp_path, data, *extra, name="run"):
     return Trainer(small_cfg(*extra), str(tmp_path / name), data=data, log=lambda m: None)
 
 
+def swa(t):
+    """The trainer's SWA averager (None when SWA is off)."""
+    cb = t.callbacks.get(SwaCallback)
+    return None if cb is None else cb.averager
+
+
 def test_sign_groups_and_lrs(tmp_path, data):
     t = trainer(tmp_path, data, *PSG, 'optim.options={method="sign", swa=false}')
     opt = t.optimizer
@@ -41,7 +48,7 @@ def test_sign_groups_and_lrs(tmp_path, data):
     sign_group, other = opt.param_groups
     assert sign_group["sign"] and sign_group["lr"] == 0.03 and {id(p) for p in sign_group["params"]} == convs
     assert not other["sign"] and other["lr"] == 0.1 and not convs & {id(p) for p in other["params"]}
-    assert opt.swa is None
+    assert swa(t) is None
 
 
 def test_sign_group_momentum_and_weight_decay_options(tmp_path, data):
@@ -116,7 +123,7 @@ def test_swa_bn_update_comes_before_evaluation(tmp_path, data, monkeypatch):
     t.run()
     last_iterate, final = seen[-2], seen[-1]
     # the final evaluation sees the averaged weights ...
-    avg = dict(t.optimizer.swa.averaged.module.named_parameters())
+    avg = dict(swa(t).averaged.module.named_parameters())
     for k, v in avg.items():
         if k in final:
             assert torch.equal(final[k], v.detach())
@@ -125,7 +132,7 @@ def test_swa_bn_update_comes_before_evaluation(tmp_path, data, monkeypatch):
 
     model = copy.deepcopy(t.model)
     with torch.no_grad():
-        for p, a in zip(model.parameters(), t.optimizer.swa.averaged.module.parameters()):
+        for p, a in zip(model.parameters(), swa(t).averaged.module.parameters()):
             p.copy_(a)
     torch.manual_seed(t.cfg["run"]["seed"])
     torch.optim.swa_utils.update_bn([t.batches.batch(i)[0] for i in range(3)], model)
@@ -177,6 +184,30 @@ def test_resume_keeps_psg_counters_and_swa(tmp_path, data):
         assert rep[key] == full[key], key
 
 
+def test_resume_from_a_checkpoint_that_kept_swa_in_the_optimizer_state(tmp_path, data):
+    """Checkpoints written before SWA became a trainer callback (runs in flight) resume exactly."""
+    from e2train.checkpoint import load_checkpoint, save_atomic
+
+    # snapshots from iteration 3 on: the checkpoint at 4 holds an average of two
+    extra = (*PSG, 'optim.options={method="sign", swa_bn_batches=1, swa_start=0.25}', "run.checkpoint_every=4")
+    full = trainer(tmp_path, data, *extra, name="full")
+    rep_full = full.run()
+    trainer(tmp_path, data, *extra, name="old").run(stop_at=6)
+    path = str(tmp_path / "old" / "checkpoint.pt")
+    ck = load_checkpoint(path)
+    assert ck["callbacks"]["swa"]["averaged"]["n_averaged"] == 2
+    ck["optimizer"]["swa"] = ck.pop("callbacks")["swa"]  # the layout of those checkpoints
+    save_atomic(ck, path)
+    resumed = trainer(tmp_path, data, *extra, name="old")
+    assert resumed.resume() and resumed.iteration == 4
+    rep = resumed.run()
+    for key in ("macs_by_bits", "psg_predicted_ratio", "top1", "swa"):
+        assert rep[key] == rep_full[key], key
+    for k, v in full.model.state_dict().items():
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
 def test_bad_options_are_config_errors(tmp_path, data):
     with pytest.raises(ConfigError, match="method"):
         trainer(tmp_path, data, *PSG, 'optim.options={method="adam"}')
@@ -191,7 +222,7 @@ def test_bad_options_are_config_errors(tmp_path, data):
 
 
 def test_fine_tuning_halves_init_and_frozen_layers(tmp_path, data):
-    from e2train.training.checkpoint import CheckpointError
+    from e2train.checkpoint import CheckpointError
     from e2train.training.setup import load_data
 
     a = load_data(small_cfg("data.part=first_half", "data.synthetic_train=100"))[0]
@@ -232,6 +263,6 @@ def test_fine_tuning_halves_init_and_frozen_layers(tmp_path, data):
 
 def test_psg_convs_default_to_sign_updates_and_swa(tmp_path, data):
     t = trainer(tmp_path, data, *PSG)
-    assert [g["sign"] for g in t.optimizer.param_groups] == [True, False] and t.optimizer.swa is not None
+    assert [g["sign"] for g in t.optimizer.param_groups] == [True, False] and swa(t) is not None
     t = trainer(tmp_path, data, *PSG, 'model.conv_options={mode="fixed8"}')
-    assert [g["sign"] for g in t.optimizer.param_groups] == [False] and t.optimizer.swa is None
+    assert [g["sign"] for g in t.optimizer.param_groups] == [False] and swa(t) is None

@@ -10,7 +10,7 @@ import torch
 from cifar_files import make_tiny_cifar10
 from e2train.cli import main
 from e2train.training import ConfigError, load_config, scheduled_iterations
-from e2train.training.checkpoint import CheckpointError, load_checkpoint
+from e2train.checkpoint import CheckpointError, load_checkpoint
 from e2train.training.loop import Divergence, Trainer
 from e2train.training.optim import lr_factor
 from e2train.training.smd import smd_drop
@@ -191,7 +191,7 @@ def test_resume_refuses_a_different_config(tmp_path):
 
 
 def test_resume_compares_keys_an_older_checkpoint_lacks_at_their_defaults(tmp_path):
-    from e2train.training.checkpoint import save_atomic
+    from e2train.checkpoint import save_atomic
 
     Trainer(tiny_cfg(), str(tmp_path)).run(stop_at=10)
     path = str(tmp_path / "checkpoint.pt")

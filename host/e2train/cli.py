@@ -1,13 +1,16 @@
 """The ``e2train`` command line: one entry point, each concern registering its own subcommands.
 
 A command module exposes ``register(subparsers)``, which adds its parsers and sets ``func`` on them;
-``func(args)`` returns the process exit code.
+``func(args)`` returns the process exit code. Registering imports no heavy dependency (``--help``
+answers at once); the commands import what they need when they run. A part whose third-party
+dependency is not installed (torch on the ZedBoard) is left out and named in the help.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 from . import __version__
@@ -20,6 +23,12 @@ COMMAND_MODULES = (
     "e2train.energy.cli",  # energy report | table3 | calibrate
     "e2train.board.cli",  # board info | flash | selftest
 )
+# what a part's commands import when they run: looked up (not imported) before the part is offered
+NEEDS = {"e2train.training.cli": ("torch",)}
+
+
+def _missing(name: str) -> str | None:
+    return next((dep for dep in NEEDS.get(name, ()) if importlib.util.find_spec(dep) is None), None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     unavailable = []
     for name in COMMAND_MODULES:
+        missing = _missing(name)
+        if missing:
+            unavailable.append(f"{name.split('.')[1]} (needs {missing})")
+            continue
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -13,14 +13,14 @@ numpy reference fabric and the torch emulation share one definition of rounding 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
-try:  # torch is a dependency, but the numpy half of this module must not need it
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None
+# torch is looked up, not imported: a tensor exists only once torch is loaded, and the numpy half of
+# this module must not wait for it (``e2train --help``) or need it (the board without torch).
+torch = None
 
 # The version of the contract these definitions state. 2: the MSB predictors round to nearest and
 # saturate (v1 floored them: biased, PSG did not train; docs/contracts.md). Golden files, the board
@@ -72,6 +72,9 @@ def _check_bits(bits) -> None:
 
 
 def _is_torch(x) -> bool:
+    global torch
+    if torch is None:
+        torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
 
 

@@ -61,24 +61,3 @@ class FabricQueue:
     def __exit__(self, *exc):
         self.close()
 
-
-def fabric_report(model, wall_seconds: float) -> dict | None:
-    """How busy the fabric behind a model's convolutions was over a run: for report.json.
-
-    Finds the fabric engines of the model's layers (``layer.engine.fabric``) that count their busy
-    time (the pynq backend: ap_start to ap_done); None when no layer runs on such a fabric.
-    """
-    fabrics = {}
-    for module in model.modules():
-        fab = getattr(getattr(module, "engine", None), "fabric", None)
-        if fab is not None and getattr(fab, "busy_s", None) is not None:
-            fabrics[id(fab)] = fab
-    if not fabrics:
-        return None
-    busy = sum(f.busy_s for f in fabrics.values())
-    return {
-        "backend": ",".join(sorted({f.name for f in fabrics.values()})),
-        "kernel_runs": sum(f.calls for f in fabrics.values()),
-        "busy_seconds": busy,
-        "busy_fraction": busy / wall_seconds if wall_seconds > 0 else None,
-    }

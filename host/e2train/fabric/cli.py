@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
-from . import get_fabric
-from .selftest import run_selftest
-
 
 def register(sub) -> None:
     p = sub.add_parser("fabric", help="fabric backends: self-test against the reference model")
@@ -21,6 +16,11 @@ def register(sub) -> None:
 
 
 def _selftest(args) -> int:
+    import numpy as np
+
+    from . import get_fabric
+    from .selftest import run_selftest  # loads fixed, and with it torch where it is installed
+
     t0 = time.perf_counter()
     fab = get_fabric(args.backend)
     failures = run_selftest(fab, np.random.default_rng(args.seed), log=print)

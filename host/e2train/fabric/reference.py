@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import fixed
 from .base import Fabric, PsgResult, out_size
+from .psg_rule import psg_confident, psg_sign
 
 _FLOAT_EXACT = 1 << 53
 
@@ -55,15 +56,25 @@ def _weight_grad(x: np.ndarray, g: np.ndarray, k: int, stride: int) -> np.ndarra
     return _exact_matmul(gm, cols).reshape(o, c, k, k)
 
 
-def psg_confident(g_msb: np.ndarray, beta_q: int) -> tuple[np.ndarray, int]:
-    """Which weights take the predicted sign, and max |G_msb|.
-
-    Exact integer compare: G_msb != 0 and |G_msb| * 65536 >= beta_q * max |G_msb|.
-    """
-    mag = np.abs(g_msb.astype(np.int64))
-    top = int(mag.max(initial=0))
-    confident = (mag != 0) & (mag * (1 << fixed.BETA_FRAC_BITS) >= int(beta_q) * top)
-    return confident, top
+def psg_kernel(weight_grad, x: np.ndarray, g: np.ndarray, k: int, stride: int, beta_q: int, mode: str) -> PsgResult:
+    """``conv_bwd_weight_psg`` from an exact int64 weight-gradient sum ``weight_grad(x, g, k, stride)``:
+    G_full, and in mode psg G_msb of the MSB operands and the PSG choice. Every numpy-level backend that
+    computes both sums whole (this one, the torch fabric) answers through it."""
+    g_full = _fit(weight_grad(x, g, k, stride), fixed.ACC_BWD_BITS, "conv_bwd_weight (full)", np.int64)
+    if mode == "full":
+        return PsgResult(sign=np.sign(g_full).astype(np.int8), predicted=0, mode="full", g_full=g_full)
+    x_msb = fixed.msb(x, fixed.X_BITS, fixed.X_MSB_BITS)
+    g_msb_in = fixed.msb(g, fixed.G_BITS, fixed.G_MSB_BITS)
+    g_msb = _fit(weight_grad(x_msb, g_msb_in, k, stride), fixed.ACC_MSB_BITS, "conv_bwd_weight (msb)", np.int32)
+    confident, top = psg_confident(g_msb, beta_q)
+    return PsgResult(
+        sign=psg_sign(confident, g_msb, g_full).astype(np.int8),
+        predicted=int(np.count_nonzero(confident)),
+        mode="psg",
+        g_full=g_full,
+        g_msb=g_msb,
+        max_abs_msb=int(top),
+    )
 
 
 class ReferenceFabric(Fabric):
@@ -97,19 +108,4 @@ class ReferenceFabric(Fabric):
         return np.ascontiguousarray(_fit(acc, fixed.ACC_BWD_BITS, "conv_bwd_data", np.int64))
 
     def _conv_bwd_weight_psg(self, x, g, k, stride, beta_q, mode):
-        g_full = _fit(_weight_grad(x, g, k, stride), fixed.ACC_BWD_BITS, "conv_bwd_weight (full)", np.int64)
-        if mode == "full":
-            return PsgResult(sign=np.sign(g_full).astype(np.int8), predicted=0, mode="full", g_full=g_full)
-        x_msb = fixed.msb(x, fixed.X_BITS, fixed.X_MSB_BITS)
-        g_msb_in = fixed.msb(g, fixed.G_BITS, fixed.G_MSB_BITS)
-        g_msb = _fit(_weight_grad(x_msb, g_msb_in, k, stride), fixed.ACC_MSB_BITS, "conv_bwd_weight (msb)", np.int32)
-        confident, top = psg_confident(g_msb, beta_q)
-        sign = np.where(confident, np.sign(g_msb), np.sign(g_full)).astype(np.int8)
-        return PsgResult(
-            sign=sign,
-            predicted=int(np.count_nonzero(confident)),
-            mode="psg",
-            g_full=g_full,
-            g_msb=g_msb,
-            max_abs_msb=top,
-        )
+        return psg_kernel(_weight_grad, x, g, k, stride, beta_q, mode)

@@ -1,6 +1,7 @@
-"""The ``torch`` fabric backend: the contract's kernels as float64 torch convolutions, bit-exact.
+"""The ``torch`` fabric backend: the float64 torch engine behind the numpy ``Fabric`` face, bit-exact.
 
-Integer operands are copied into float64 tensors and convolved by torch. Each output is a sum of
+An adapter: integer operands are copied into float64 tensors and convolved by a float64
+``TorchEngine`` (the engine training uses), the PSG choice is the one rule of ``psg_rule``. Each output is a sum of
 integer products; it is exact whenever the sum of the magnitudes of its terms stays below 2**53,
 whatever order torch adds in. That bound is checked from the actual operands before every call;
 where it does not hold the sum is split along its reduction axis (input channels, output channels or
@@ -8,7 +9,7 @@ the batch) into chunks that are each exact, and the chunks are added in int64. R
 to the contract's accumulator widths exactly as the reference does (OverflowError, never a wrap).
 
 On CUDA, cuDNN is switched off for these calls: its FFT and Winograd algorithms do not add integer
-products exactly. The training path (``e2train.psg``) uses the same kernels in float32 for speed.
+products exactly. The training path (``e2train.psg``) uses the same engine in float32 for speed.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import torch
 
 from .. import fixed
 from . import torch_kernels as tk
-from .base import Fabric, PsgResult, out_size
-from .reference import _fit
+from .base import Fabric, out_size
+from .reference import _fit, psg_kernel
+from .torch_engine import TorchEngine
 
 _LIMIT = tk.exact_limit(torch.float64)
 
@@ -54,6 +56,7 @@ class TorchFabric(Fabric):
             from . import BackendUnavailable
 
             raise BackendUnavailable("torch fabric: device 'cuda' requested but CUDA is not available")
+        self.engine = TorchEngine("float64")
 
     def _t(self, a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.float64)).to(self.device)
@@ -73,7 +76,7 @@ class TorchFabric(Fabric):
         acc = 0
         with torch.no_grad(), self._exact():
             for c0 in range(0, c, step):
-                acc = acc + self._int(tk.conv_fwd(self._t(x[:, c0 : c0 + step]), self._t(w[:, c0 : c0 + step]), stride))
+                acc = acc + self._int(self.engine.conv_fwd(self._t(x[:, c0 : c0 + step]), self._t(w[:, c0 : c0 + step]), stride))
         return np.ascontiguousarray(_fit(acc, fixed.ACC_FWD_BITS, "conv_fwd", np.int32))
 
     def _conv_bwd_data(self, g, w, k, stride, in_hw):
@@ -83,10 +86,7 @@ class TorchFabric(Fabric):
         acc = 0
         with torch.no_grad(), self._exact():
             for o0 in range(0, o, step):
-                gx, _ = tk.conv_backward(
-                    self._t(g[:, o0 : o0 + step]), None, self._t(w[o0 : o0 + step]), stride, k, shape, need_weight=False
-                )
-                acc = acc + self._int(gx)
+                acc = acc + self._int(self.engine.conv_bwd_data(self._t(g[:, o0 : o0 + step]), self._t(w[o0 : o0 + step]), stride, shape))
         return np.ascontiguousarray(_fit(acc, fixed.ACC_BWD_BITS, "conv_bwd_data", np.int64))
 
     def _weight_grad(self, x, g, k, stride) -> np.ndarray:
@@ -96,27 +96,8 @@ class TorchFabric(Fabric):
         acc = 0
         with torch.no_grad(), self._exact():
             for n0 in range(0, n, step):
-                xs = x[n0 : n0 + step]
-                _, gw = tk.conv_backward(self._t(g[n0 : n0 + step]), self._t(xs), None, stride, k, xs.shape, need_data=False)
-                acc = acc + self._int(gw)
+                acc = acc + self._int(self.engine.weight_grad(self._t(g[n0 : n0 + step]), self._t(x[n0 : n0 + step]), k, stride))
         return acc
 
     def _conv_bwd_weight_psg(self, x, g, k, stride, beta_q, mode):
-        g_full = _fit(self._weight_grad(x, g, k, stride), fixed.ACC_BWD_BITS, "conv_bwd_weight (full)", np.int64)
-        if mode == "full":
-            return PsgResult(sign=np.sign(g_full).astype(np.int8), predicted=0, mode="full", g_full=g_full)
-        x_msb = fixed.msb(x, fixed.X_BITS, fixed.X_MSB_BITS)
-        g_msb_in = fixed.msb(g, fixed.G_BITS, fixed.G_MSB_BITS)
-        g_msb = _fit(
-            self._weight_grad(x_msb, g_msb_in, k, stride), fixed.ACC_MSB_BITS, "conv_bwd_weight (msb)", np.int32
-        )
-        # |G_msb| < 2**31 and beta_q <= 2**16: the float64 compare of tk.psg_confident is exact.
-        sign, confident = tk.psg_sign(torch.from_numpy(g_msb.astype(np.float64)), torch.from_numpy(g_full.astype(np.float64)), beta_q)
-        return PsgResult(
-            sign=sign.numpy().astype(np.int8),
-            predicted=int(confident.sum()),
-            mode="psg",
-            g_full=g_full,
-            g_msb=g_msb,
-            max_abs_msb=int(np.abs(g_msb.astype(np.int64)).max(initial=0)),
-        )
+        return psg_kernel(self._weight_grad, x, g, k, stride, beta_q, mode)

@@ -11,6 +11,8 @@ close, not exact.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -23,6 +25,22 @@ _EXACT_LIMIT = {torch.float64: 1 << 53, torch.float32: 1 << 24, torch.float16: 1
 def exact_limit(dtype: torch.dtype) -> int:
     """Sums of integers whose absolute terms add up to less than this are exact in ``dtype``."""
     return _EXACT_LIMIT[dtype]
+
+
+# 2**e is applied in steps of at most 2**POW2_STEP so that every factor is a normal float32 number.
+POW2_STEP = 100
+
+
+def scale_pow2(t: torch.Tensor, e: int) -> torch.Tensor:
+    """t * 2**e, exact unless the result leaves the floating range (then it rounds as IEEE does)."""
+    e = int(e)
+    while e > POW2_STEP:
+        t = t * math.ldexp(1.0, POW2_STEP)
+        e -= POW2_STEP
+    while e < -POW2_STEP:
+        t = t * math.ldexp(1.0, -POW2_STEP)
+        e += POW2_STEP
+    return t * math.ldexp(1.0, e)
 
 
 def padding(k: int) -> int:
@@ -70,27 +88,6 @@ def conv_backward(
         [need_data, need_weight, False],
     )
     return gx, gw
-
-
-def psg_confident(g_msb: torch.Tensor, beta_q: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Which weights take the predicted sign: G_msb != 0 and |G_msb| * 65536 >= beta_q * max|G_msb|.
-
-    Returns the boolean mask and max|G_msb| (a 0-d tensor, so no device synchronisation).
-    Exact in float64 (both products stay below 2**48); in float32 it is the same compare, rounded.
-    """
-    mag = g_msb.abs()
-    top = mag.max() if mag.numel() else mag.new_zeros(())
-    confident = (mag != 0) & (mag * float(1 << fixed.BETA_FRAC_BITS) >= top * float(beta_q))
-    return confident, top
-
-
-def psg_sign(g_msb: torch.Tensor, g_full: torch.Tensor, beta_q: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The PSG choice per weight: the predicted sign where confident, else sgn(G_full).
-
-    Returns ``(sign, confident)``; sign has g_full's dtype and values in {-1, 0, 1}.
-    """
-    confident, _ = psg_confident(g_msb, beta_q)
-    return torch.where(confident, torch.sign(g_msb), torch.sign(g_full)), confident
 
 
 def msb_float(q: torch.Tensor, from_bits: int, to_bits: int, inplace: bool = False) -> torch.Tensor:

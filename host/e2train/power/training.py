@@ -1,11 +1,12 @@
-"""Measured energy for a training run: the hook the training loop calls, and the CLI options that enable it.
+"""Measured energy for a training run: the meter over the whole run, its windows, and the CLI options.
 
     meter = MeteredRun.from_args(args, run_dir)      # None when --meter was not given
-    with meter or contextlib.nullcontext():          # records power for the whole run into run_dir/power.csv
-        for epoch in ...:
-            meter.begin("epoch", epoch) ... meter.end("epoch", epoch)
-            meter.begin("eval", step)   ... meter.end("eval", step)
-    meter.write_report(run_dir / "report.json")       # adds measured_joules
+    with meter:                                      # records power for the whole run into run_dir/power.csv
+        meter.begin("epoch", 0) ... meter.end("epoch", 0)
+        meter.begin("eval", step) ... meter.end("eval", step)
+    meter.finish()                                   # -> measured_joules (the trainer's report holds it)
+
+The training loop opens and closes the windows through a callback (``training.callbacks.MeterWindows``).
 
 ``measured_joules`` in report.json::
 
@@ -19,10 +20,7 @@ window's length is subtracted from the window, so the figures are the energy tra
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import tempfile
 
 from .monitor import EnergyMonitor, MeterSource, integrate
 from .sample import MeterError
@@ -116,52 +114,3 @@ class MeteredRun:
 
     def __exit__(self, *exc):
         self.finish()
-
-    def loop_windows(self, iterations_per_epoch: int) -> "LoopWindows":
-        return LoopWindows(self, iterations_per_epoch)
-
-    def write_report(self, report_path: str) -> None:
-        """Add ``measured_joules`` to report.json (created if absent), replacing the file atomically."""
-        report = {}
-        if os.path.exists(report_path):
-            with open(report_path) as f:
-                report = json.load(f)
-        report["measured_joules"] = self.finish()
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(report_path)), suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(report, f, indent=2)
-        os.replace(tmp, report_path)
-
-
-class LoopWindows:
-    """What an iteration-based training loop calls: epochs are ``iterations_per_epoch`` iterations long
-    (the last one may be cut short), evaluations are windows of their own."""
-
-    def __init__(self, metered: MeteredRun | None, iterations_per_epoch: int):
-        self.metered = metered
-        self.per_epoch = max(1, int(iterations_per_epoch))
-
-    def start(self, iteration: int) -> None:
-        if self.metered:
-            self.metered.from_iteration = iteration
-            self.metered.begin("epoch", iteration // self.per_epoch)
-
-    def after_iteration(self, iteration: int, end: int) -> None:
-        """Call with the number of iterations done; ``end`` is where this run stops."""
-        if self.metered and iteration % self.per_epoch == 0:
-            self.metered.end("epoch", iteration // self.per_epoch - 1)
-            if iteration < end:
-                self.metered.begin("epoch", iteration // self.per_epoch)
-
-    @contextlib.contextmanager
-    def evaluation(self, iteration: int):
-        if self.metered:
-            self.metered.begin("eval", iteration)
-        try:
-            yield
-        finally:
-            if self.metered:
-                self.metered.end("eval", iteration)
-
-    def finish(self) -> dict | None:
-        return self.metered.finish() if self.metered else None

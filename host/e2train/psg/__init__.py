@@ -3,8 +3,9 @@
 * ``make_conv_factory(**conv_options)``: the quantised convolution (``model.conv =
   "e2train.psg:make_conv_factory"``), mode ``psg`` or ``fixed8``, running on ``backend`` torch or any
   fabric (reference, csim, pynq).
-* ``optimizer_factory(model, cfg)``: SGD / sign SGD for the conv weights, SWA, the bit-width report
-  (``optim.name = "e2train.psg:optimizer_factory"``).
+* ``optimizer_factory(model, cfg)``: SGD / sign SGD for the conv weights (``optim.name =
+  "e2train.psg:optimizer_factory"``); its options also switch on SWA and the bit-width report, which
+  ``training.setup`` builds as trainer callbacks.
 
 Run by run (configs/table2_*.toml): fp32 SGD = plain convs + method sgd; 8-bit fixed point (Banner
 et al.) = fixed8 convs + method sgd; SignSGD = plain convs + method sign; PSG = psg convs + method sign.
@@ -12,37 +13,50 @@ et al.) = fixed8 convs + method sgd; SignSGD = plain convs + method sign; PSG = 
 
 from __future__ import annotations
 
+from ..errors import ConfigError
 from .conv import MODES, QuantConv2d
 from .engines import make_engine
 from .optim import LowPrecisionSGD, optimizer_factory
 from .quant import EXPONENT_POLICIES
 
+# model.conv_options that shape the layers; every other key chooses the engine (backend, precision, ...)
+LAYER_OPTIONS = ("mode", "beta", "grad_bits", "exponent")
+
+
+def engine_for(options: dict):
+    """The engine that ``model.conv_options`` choose: ``backend`` (``torch``, the default; ``cpu``, the
+    integer CPU engine; ``auto``, the cpu engine on a machine without CUDA where its library builds, else
+    torch; or a fabric backend), ``precision`` and the backend's own options. Built once per run by ``training.setup``, which closes it."""
+    from ..fabric import BackendUnavailable
+    from ..board.errors import BoardError
+
+    spec = {k: v for k, v in options.items() if k not in LAYER_OPTIONS}
+    backend = spec.pop("backend", "torch")
+    if backend == "auto" and options.get("grad_bits", 16) == 0:
+        backend = "torch"  # float g_y: only the torch engine computes that
+    try:
+        return make_engine(backend, spec.pop("precision", None), **spec)
+    except (ValueError, TypeError, BackendUnavailable, BoardError) as exc:
+        raise ConfigError(f"model.conv_options (backend {backend!r}): {exc}") from None
 
 
 def make_conv_factory(mode: str = "psg", beta: float = 0.05, grad_bits: int = 16, exponent: str = "max",
-                      backend: str = "torch", precision: str | None = None, **backend_options):
+                      engine=None, **engine_options):
     """-> ``factory(in_ch, out_ch, k, stride, name)`` building ``QuantConv2d`` layers that share one engine.
 
-    ``backend``: ``torch`` (the default), ``cpu`` (the integer CPU engine), ``auto`` (the cpu engine on a
-    machine without CUDA where its library builds, else torch; float gradients, ``grad_bits = 0``, take
-    torch), ``torch`` (``precision`` float32 / float64, default: the network's dtype; ``restrict``)
-    or a fabric backend name whose options (e.g. ``device = "sim"`` for pynq) pass through.
-    ``precision = "float64"`` makes the torch backend give the contract's integers, i.e. train
-    bit-identically to the fabric backends.
+    ``engine``: the run's engine (``training.setup`` builds it with ``engine_for`` and closes it). Without
+    one, the factory builds its own from ``engine_options`` (see ``engine_for``: ``backend`` torch, with
+    ``precision`` float32 / float64, default the network's dtype, ``restrict``, ``msb``; or a fabric
+    backend name whose options, e.g. ``device = "sim"`` for pynq, pass through); whoever asked for that
+    factory closes ``factory.engine``. ``precision = "float64"`` makes the torch backend give the
+    contract's integers, i.e. train bit-identically to the fabric backends.
     """
-    from ..fabric import BackendUnavailable
-    from ..training.config import ConfigError
-
     if mode not in MODES:
         raise ConfigError(f"model.conv_options.mode must be one of {MODES}, got {mode!r}")
     if exponent not in EXPONENT_POLICIES:
         raise ConfigError(f"model.conv_options.exponent must be one of {EXPONENT_POLICIES}, got {exponent!r}")
-    if backend == "auto" and grad_bits == 0:
-        backend = "torch"  # float g_y: only the torch engine computes that
-    try:
-        engine = make_engine(backend, precision, **backend_options)
-    except (ValueError, TypeError, BackendUnavailable) as exc:
-        raise ConfigError(f"model.conv_options (backend {backend!r}): {exc}") from None
+    if engine is None:
+        engine = engine_for(engine_options)
 
     def factory(in_ch: int, out_ch: int, k: int, stride: int, name: str = ""):
         try:
@@ -55,4 +69,6 @@ def make_conv_factory(mode: str = "psg", beta: float = 0.05, grad_bits: int = 16
     return factory
 
 
-__all__ = ["LowPrecisionSGD", "QuantConv2d", "make_conv_factory", "optimizer_factory"]
+make_conv_factory.engine_for = engine_for  # the hook training.setup looks for: these convs run on an engine
+
+__all__ = ["LAYER_OPTIONS", "LowPrecisionSGD", "QuantConv2d", "engine_for", "make_conv_factory", "optimizer_factory"]

@@ -1,4 +1,4 @@
-"""The optimizer of the low-precision runs: SGD whose conv weights may step on signs, plus SWA.
+"""The optimizer of the low-precision runs: SGD whose conv weights may step on signs.
 
 ``optimizer_factory(model, cfg)`` (``optim.name = "e2train.psg:optimizer_factory"``) reads
 ``optim.options``:
@@ -17,19 +17,16 @@
   differ, float or quantised) and ``train_only`` (parameter-name prefixes, e.g. ``["fc"]``: every other
   parameter is frozen and gets no gradient).
 
-The optimizer is also the loop's plug-in for SWA and the bit-width report: ``after_iteration``,
-``before_final_eval`` and ``report_extra`` (see ``e2train.training.loop``).
+SWA and the bit-width report are not the optimizer's: ``training.setup`` reads the same options
+(``run_options``) and builds them as trainer callbacks (``training.callbacks``).
 """
 
 from __future__ import annotations
 
-import math
-import os
-
 import torch
 
-from .accounting import bit_width_report
-from .swa import SwaAverager
+from ..checkpoint import load_checkpoint
+from ..errors import ConfigError
 
 METHODS = ("sgd", "sign")
 OPTION_DEFAULTS = {"method": None, "sign_lr": 0.03, "sign_momentum": None, "sign_weight_decay": None, "swa": None, "swa_start": 0.75, "swa_samples": 20, "swa_bn_batches": 0,
@@ -39,11 +36,6 @@ OPTION_DEFAULTS = {"method": None, "sign_lr": 0.03, "sign_momentum": None, "sign
 class LowPrecisionSGD(torch.optim.SGD):
     """torch SGD; param groups marked ``sign`` step on sgn(grad)."""
 
-    def __init__(self, groups, swa: SwaAverager | None = None, **sgd):
-        super().__init__(groups, **sgd)
-        self.swa = swa
-        self.top1_last_iterate = None
-
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
@@ -52,46 +44,6 @@ class LowPrecisionSGD(torch.optim.SGD):
                     if p.grad is not None:
                         p.grad.sign_()
         return super().step(closure)
-
-    # ---- checkpoints: the SWA average travels with the optimizer state -------------------------
-    def state_dict(self):
-        state = super().state_dict()
-        if self.swa is not None:
-            state["swa"] = self.swa.state_dict()
-        return state
-
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        swa = state_dict.pop("swa", None)
-        if (swa is None) != (self.swa is None):
-            raise ValueError("checkpoint and configuration disagree on SWA (optim.options.swa)")
-        super().load_state_dict(state_dict)
-        if swa is not None:
-            self.swa.load_state_dict(swa)
-
-    # ---- loop plug-in -------------------------------------------------------------------------
-    def after_iteration(self, trainer) -> None:
-        if self.swa is not None:
-            self.swa.after_iteration(trainer.model, trainer.iteration)
-
-    def before_final_eval(self, trainer) -> None:
-        """Evaluate the last iterate, then swap in the SWA weights with fresh BN statistics."""
-        if self.swa is None or trainer.val_set is None:
-            return
-        ev = trainer.evaluate()
-        self.top1_last_iterate = ev["top1"]
-        n = self.swa.bn_batches or math.ceil(len(trainer.train_set) / trainer.batches.batch_size)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(trainer.cfg["run"]["seed"])  # gate draws during the BN pass
-            self.swa.swap_in(trainer.model, (trainer.batches.batch(i)[0].to(trainer.device) for i in range(n)))
-        trainer.save(os.path.join(trainer.out, "swa_checkpoint.pt"))
-
-    def report_extra(self, trainer, report: dict) -> dict:
-        extra = bit_width_report(trainer.model, report)
-        if self.swa is not None:
-            extra["swa"] = {"snapshots": self.swa.n_averaged, "top1_last_iterate": self.top1_last_iterate,
-                            "checkpoint": "swa_checkpoint.pt"}
-        return extra
 
 
 def conv_weights(model) -> list[torch.nn.Parameter]:
@@ -105,9 +57,6 @@ def conv_weights(model) -> list[torch.nn.Parameter]:
 
 def load_weights(model, path: str) -> None:
     """Model weights from a training checkpoint; float and quantised convs share parameter names."""
-    from ..training.checkpoint import load_checkpoint
-    from ..training.config import ConfigError
-
     state = load_checkpoint(path)["model"]  # CheckpointError names a missing or damaged file
     # the quantised conv's counters (``_extra_state``) are the one thing a float model lacks
     state = {k: v for k, v in state.items() if not k.endswith("_extra_state")}
@@ -131,25 +80,35 @@ def parse_options(raw: dict, psg_model: bool = False) -> dict:
         opts["swa"] = opts["method"] == "sign"
     if not isinstance(opts["swa"], bool):
         raise ValueError(f"optim.options.swa must be true or false, got {opts['swa']!r}")
+    if not isinstance(opts["init_from"], str):
+        raise ValueError(f"optim.options.init_from must be a checkpoint's path, got {opts['init_from']!r}")
     if not isinstance(opts["train_only"], list) or not all(isinstance(v, str) for v in opts["train_only"]):
         raise ValueError(f"optim.options.train_only must be a list of parameter-name prefixes, got {opts['train_only']!r}")
     for key in ("sign_momentum", "sign_weight_decay"):
         if opts[key] is not None and not (isinstance(opts[key], (int, float)) and opts[key] >= 0):
             raise ValueError(f"optim.options.{key} must be a number >= 0, got {opts[key]!r}")
+    if isinstance(opts["swa_bn_batches"], bool) or not isinstance(opts["swa_bn_batches"], int) or opts["swa_bn_batches"] < 0:
+        raise ValueError(f"optim.options.swa_bn_batches must be an integer >= 0 (0: one epoch), got {opts['swa_bn_batches']!r}")
+    for key in ("sign_lr", "swa_start", "swa_samples"):
+        if isinstance(opts[key], bool) or not isinstance(opts[key], (int, float)):
+            raise ValueError(f"optim.options.{key} must be a number, got {opts[key]!r}")
     if not opts["sign_lr"] > 0:
         raise ValueError(f"optim.options.sign_lr must be positive, got {opts['sign_lr']!r}")
     return opts
 
 
-def optimizer_factory(model, cfg: dict) -> LowPrecisionSGD:
-    from ..training.config import ConfigError, scheduled_iterations
-
-    o = cfg["optim"]
+def run_options(model, cfg: dict) -> dict:
+    """``optim.options`` with their defaults, checked (ConfigError); ``method`` defaults by the model's convs."""
     try:
         psg_model = any(getattr(m, "sign_gradient", False) for m in model.modules())
-        opts = parse_options(o["options"], psg_model)
-    except ValueError as exc:
+        return parse_options(cfg["optim"]["options"], psg_model)
+    except (TypeError, ValueError) as exc:  # TypeError: a value of the wrong kind met a compare
         raise ConfigError(str(exc)) from None
+
+
+def optimizer_factory(model, cfg: dict) -> LowPrecisionSGD:
+    o = cfg["optim"]
+    opts = run_options(model, cfg)
     if opts["init_from"]:
         load_weights(model, opts["init_from"])
     if opts["train_only"]:
@@ -171,10 +130,4 @@ def optimizer_factory(model, cfg: dict) -> LowPrecisionSGD:
         groups[0]["nesterov"] = o["nesterov"] and groups[0]["momentum"] > 0  # torch refuses Nesterov without momentum
     else:
         groups = [{"params": trainable, "lr": o["lr"], "sign": False}]
-    swa = None
-    if opts["swa"]:
-        try:
-            swa = SwaAverager(model, scheduled_iterations(cfg), opts["swa_start"], int(opts["swa_samples"]), int(opts["swa_bn_batches"]))
-        except ValueError as exc:
-            raise ConfigError(f"optim.options: {exc}") from None
-    return LowPrecisionSGD(groups, swa=swa, lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"], nesterov=o["nesterov"])
+    return LowPrecisionSGD(groups, lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"], nesterov=o["nesterov"])

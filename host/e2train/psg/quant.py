@@ -20,24 +20,9 @@ import math
 import torch
 
 from .. import fixed
+from ..fabric.torch_kernels import POW2_STEP, scale_pow2
 
 EXPONENT_POLICIES = ("max", "previous")
-# 2**e is applied in steps of at most 2**_STEP so that every factor is a normal float32 number.
-_STEP = 100
-
-
-def scale_pow2(t: torch.Tensor, e: int) -> torch.Tensor:
-    """t * 2**e, exact unless the result leaves the floating range (then it rounds as IEEE does)."""
-    e = int(e)
-    while e > _STEP:
-        t = t * math.ldexp(1.0, _STEP)
-        e -= _STEP
-    while e < -_STEP:
-        t = t * math.ldexp(1.0, -_STEP)
-        e += _STEP
-    return t * math.ldexp(1.0, e)
-
-
 _BAD_HALF: dict = {}
 
 
@@ -58,7 +43,7 @@ def round_half_up_scaled(x: torch.Tensor, e: int, exact: bool = True) -> torch.T
     fixed (one more pass); the float32 training path may skip it (one element in ~2**24 of that
     magnitude off by one, far below the rounding of its float32 convolutions).
     """
-    if -_STEP <= e <= _STEP:  # one pass for 1/2 + x * 2**-e (the product is exact: one rounding, as two ops)
+    if -POW2_STEP <= e <= POW2_STEP:  # one pass for 1/2 + x * 2**-e (the product is exact: one rounding, as two ops)
         q = torch.add(x.new_tensor(0.5), x, alpha=math.ldexp(1.0, -e))
     else:
         q = scale_pow2(x, -e).add_(0.5)

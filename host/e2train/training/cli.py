@@ -1,4 +1,8 @@
-"""``e2train train | eval | demo``."""
+"""``e2train train | eval | demo``.
+
+torch and the training modules load when a command runs, not when the parser is built: ``e2train
+--help`` stays fast, and the board's commands work where torch is not installed.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,17 @@ import json
 import os
 import sys
 
-from ..data import DatasetError
-from ..power.sample import MeterError
-from ..power.training import MeteredRun, add_meter_arguments
-from .checkpoint import CheckpointError
-from .config import ConfigError
-from .distributed import RankLost
+from ..errors import ConfigError
+from ..power.training import add_meter_arguments
+
+
+def _user_errors() -> tuple:
+    """The errors that mean a wrong input, not a bug: printed as one line."""
+    from ..checkpoint import CheckpointError
+    from ..data import DatasetError
+    from ..power.sample import MeterError
+
+    return ConfigError, DatasetError, CheckpointError, MeterError
 
 
 def register(sub) -> None:
@@ -72,6 +81,7 @@ def _run(cfg: dict, out: str, resume: bool, args=None) -> int:
 def _execute(cfg: dict, out: str, resume: bool, args=None) -> tuple[int, dict | None]:
     """Train, on this process's share of the world; -> (exit code, report: None except on rank 0)."""
     from . import distributed
+    from .distributed import RankLost
 
     world, failed = None, True
     try:
@@ -87,11 +97,19 @@ def _execute(cfg: dict, out: str, resume: bool, args=None) -> tuple[int, dict | 
 
 
 def _run_on(world, cfg: dict, out: str, resume: bool, args) -> tuple[int, dict | None]:
+    from .loop import Trainer
+
+    with Trainer(cfg, out, world=world) as trainer:  # closes the conv engine however the run ends
+        return _train_with(trainer, world, out, resume, args)
+
+
+def _train_with(trainer, world, out: str, resume: bool, args) -> tuple[int, dict | None]:
+    from ..power.training import MeteredRun
     from . import distributed
-    from .loop import Divergence, Trainer
+    from .distributed import RankLost
+    from .loop import Divergence
 
     say = (lambda msg: print(msg, file=sys.stderr)) if world.is_main else (lambda msg: None)
-    trainer = Trainer(cfg, out, world=world)
     if resume:
         if trainer.resume():
             say(f"resuming {out} at iteration {trainer.iteration} of {trainer.total}")
@@ -157,7 +175,7 @@ def _train(args) -> int:
             return distributed.launch(distributed.strip_launch_flags(args.argv), args.nproc, args.nnodes, args.rdzv_endpoint)
         out = args.out or os.path.join("runs", cfg["run"]["name"])
         return _run(cfg, out, args.resume, args)
-    except (ConfigError, DatasetError, CheckpointError, MeterError) as exc:
+    except _user_errors() as exc:
         return _fail(str(exc))
 
 
@@ -186,7 +204,7 @@ def _demo(args) -> int:
         cfg = load_config(None, DEMO_SETTINGS + list(args.overrides))
         _apply_run_flags(cfg, args)
         code, report = _execute(cfg, args.out, resume=False)
-    except (ConfigError, DatasetError, CheckpointError) as exc:
+    except _user_errors() as exc:
         return _fail(str(exc))
     if report is None:
         return code
@@ -202,10 +220,10 @@ def _demo(args) -> int:
 def _eval(args) -> int:
     import torch
 
+    from ..checkpoint import load_checkpoint
     from ..data import load_cifar, split_validation
-    from .checkpoint import load_checkpoint
     from .evaluate import evaluate
-    from .setup import build_from_config
+    from .setup import build_from_config, open_engine
 
     try:
         from .config import with_defaults
@@ -223,10 +241,11 @@ def _eval(args) -> int:
                 raise ConfigError("the run held out no validation images (data.val_split = 0)")
             fit, val = split_validation(full, cfg["data"]["val_split"], seed=0) if cfg["data"]["val_split"] > 0 else (full, None)
             data = val if args.split == "val" else fit
-        model = build_from_config(cfg, ck["num_classes"])
-        model.load_state_dict(ck["model"])
-        res = evaluate(model, data, cfg["data"]["eval_batch"], torch.device("cpu"))
-    except (ConfigError, DatasetError, CheckpointError) as exc:
+        with open_engine(cfg) as engine:
+            model = build_from_config(cfg, ck["num_classes"], engine)
+            model.load_state_dict(ck["model"])
+            res = evaluate(model, data, cfg["data"]["eval_batch"], torch.device("cpu"))
+    except _user_errors() as exc:
         return _fail(str(exc))
     res.update(checkpoint=os.path.abspath(args.checkpoint), split=args.split, iteration=ck["iteration"])
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"eval-{args.split}.json")

@@ -11,6 +11,8 @@ import copy
 import tomllib
 from fractions import Fraction
 
+from ..errors import ConfigError  # noqa: F401 (re-exported: the training package's error type)
+
 DEFAULTS: dict[str, dict] = {
     "run": {
         "name": "run",
@@ -84,10 +86,6 @@ DEFAULTS: dict[str, dict] = {
 
 # tables whose keys the component reading them checks (the conv factory, the optimizer factory)
 FREE_TABLES = ("conv_options", "options")
-
-
-class ConfigError(ValueError):
-    """A config file or ``--set`` that names an unknown key or gives a value of the wrong kind."""
 
 
 def _check_and_merge(base: dict, update: dict, where: str) -> None:
@@ -204,10 +202,29 @@ def scheduled_iterations(cfg: dict) -> int:
     return int(base * r / (1 - p))
 
 
+# numbers that must be positive, or at least 0 (every other range is checked by name below)
+POSITIVE = (("schedule", "lr_decay"), ("schedule", "divergence_loss"), ("data", "eval_batch"),
+            ("data", "synthetic_train"), ("data", "synthetic_val"))
+NON_NEGATIVE = (("run", "threads"), ("run", "checkpoint_every"), ("run", "log_every"), ("run", "eval_every"),
+                ("data", "val_split"), ("slu", "alpha"), ("optim", "lr"), ("optim", "momentum"),
+                ("optim", "weight_decay"))
+
+
 def validate(cfg: dict) -> None:
     s, smd, slu = cfg["schedule"], cfg["smd"], cfg["slu"]
     if s["iterations"] <= 0 or s["batch_size"] <= 0:
         raise ConfigError("schedule.iterations and schedule.batch_size must be positive")
+    for sec, key in POSITIVE:
+        if not cfg[sec][key] > 0:
+            raise ConfigError(f"{sec}.{key} must be positive, got {cfg[sec][key]}")
+    for sec, key in NON_NEGATIVE:
+        if not cfg[sec][key] >= 0:
+            raise ConfigError(f"{sec}.{key} must be at least 0, got {cfg[sec][key]}")
+    sd = cfg["sd"]
+    if not 0 < sd["final_survival"] <= 1:
+        raise ConfigError(f"sd.final_survival must be in (0, 1], got {sd['final_survival']}")
+    if not 0 <= sd["executed_ratio"] <= 1:
+        raise ConfigError(f"sd.executed_ratio must be in [0, 1] (0: use sd.final_survival), got {sd['executed_ratio']}")
     if not all(isinstance(f, (int, float)) and 0 < f < 1 for f in s["lr_steps"]):
         raise ConfigError(f"schedule.lr_steps must be fractions in (0, 1), got {s['lr_steps']!r}")
     if s["lr_schedule"] not in ("step", "cosine"):

@@ -7,6 +7,10 @@ uninterrupted run exactly.
 
 On several processes (``world``, see ``.distributed``) every rank runs this loop on its share of each
 batch; rank 0 alone writes checkpoints, metrics and the report, with counters summed over the ranks.
+
+What runs beside the steps (SWA, the bit-width and fabric reports, the power meter's windows) is the
+trainer's list of callbacks (``.callbacks``), called where the loop says so. The trainer builds the
+run's conv engine (``.setup``) and closes it in ``close()``: use it as ``with Trainer(...) as t``.
 """
 
 from __future__ import annotations
@@ -20,19 +24,18 @@ import time
 import torch
 
 from .. import __version__
+from ..checkpoint import CheckpointError, load_checkpoint, save_atomic
 from ..data import ImageSet
 from ..data.batches import BatchSchedule, mix_seed
 from ..energy.report import REPORT_TABLES, energy_fields
 from ..models.macs import PHASES, MacCounter, full_macs_per_sample, training_macs
-from ..power.training import LoopWindows
-from .checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .config import scheduled_iterations, with_defaults
 from .distributed import Replica, World, check_batch, cross_entropy_share, evaluate_sharded, merged_counters
 from .distributed import describe as describe_dist
 from .distributed import local_counters, prepare_model, restore_counters
 from .evaluate import evaluate
-from .optim import lr_factor, make_optimizer
-from .setup import build_from_config, load_data, pick_device
+from .optim import lr_factor, make_optimizer, optimizer_factory_for
+from .setup import build_callbacks, build_engine, build_from_config, load_data, pick_device
 from .slu import branch_macs, slu_loss
 from .smd import smd_drop
 
@@ -49,6 +52,14 @@ class Divergence(RuntimeError):
 class Trainer:
     def __init__(self, cfg: dict, out_dir: str, data: tuple | None = None, optimizer_factory=None, log=None,
                  world: World | None = None):
+        self.engine = None
+        try:
+            self._build(cfg, out_dir, data, optimizer_factory, log, world)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, cfg, out_dir, data, optimizer_factory, log, world) -> None:
         self.cfg = cfg
         self.out = out_dir
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -62,17 +73,15 @@ class Trainer:
         train, val, num_classes = data if data is not None else load_data(cfg)
         self.train_set: ImageSet = train
         self.val_set: ImageSet | None = val
-        self.model = build_from_config(cfg, num_classes).to(self.device)
+        self.engine = build_engine(cfg)  # one for every conv layer; close() releases it
+        self.model = build_from_config(cfg, num_classes, self.engine).to(self.device)
         self.per_sample = full_macs_per_sample(self.model)
         self.first_layers = {n for n, s in self.model.specs.items() if s.first}
         self.counter = MacCounter(self.model)
         prepare_model(self.model, self.world, cfg)
-        if optimizer_factory is None:
-            self.optimizer = make_optimizer(self.model, cfg)
-        else:
-            self.optimizer = optimizer_factory(self.model, cfg)
-            for g in self.optimizer.param_groups:
-                g.setdefault("initial_lr", g["lr"])
+        factory = optimizer_factory or optimizer_factory_for(cfg)
+        self.optimizer = make_optimizer(self.model, cfg, factory)
+        self.callbacks = build_callbacks(cfg, self.model, self.engine, factory)
         s = cfg["schedule"]
         self.total = scheduled_iterations(cfg)
         self.batches = BatchSchedule(train, s["batch_size"], run["seed"], augment=cfg["data"]["augment"],
@@ -83,6 +92,7 @@ class Trainer:
         self.gated_macs = [m for m, b in zip(blocks, self.model.res_blocks) if id(b) in gated]
         self.replica = Replica(self.model, self.gated_macs, self.world, self.optimizer, cfg)
         self.iteration = 0
+        self.end = self.total  # where the current run() stops
         self.meter = None  # a power.training.MeteredRun when the run is metered (train --meter)
         self.stats = {
             "smd_dropped": 0, "executed_iterations": 0,
@@ -91,6 +101,18 @@ class Trainer:
         }
         if self.world.is_main:
             os.makedirs(out_dir, exist_ok=True)
+
+    def close(self) -> None:
+        """Release the conv engine (a fabric's library, DMA buffers, worker thread); once is enough."""
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.close()
+
+    def __enter__(self) -> "Trainer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # ---- checkpoints --------------------------------------------------------------------------
     @property
@@ -104,6 +126,7 @@ class Trainer:
             "iteration": self.iteration,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "callbacks": self.callbacks.state_dict(),
             "macs": self.counter.state_dict(),
             "stats": dict(self.stats),
             "num_classes": self.model.fc.out_features,
@@ -144,7 +167,14 @@ class Trainer:
             raise CheckpointError(f"{self.checkpoint_path} was written by a run on {ranks} process(es), and each keeps "
                                   f"its own counters: resume it on {ranks} (now {self.world.size})")
         self.model.load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
+        optimizer, callbacks = dict(ck["optimizer"]), dict(ck.get("callbacks", {}))
+        if "swa" in optimizer:  # written before SWA was a callback: the average rode in the optimizer's state
+            callbacks["swa"] = optimizer.pop("swa")
+        self.optimizer.load_state_dict(optimizer)
+        try:
+            self.callbacks.load_state_dict(callbacks)
+        except ValueError as exc:
+            raise CheckpointError(f"{self.checkpoint_path}: {exc}") from None
         self.counter.load_state_dict(ck["macs"])
         if "ranks" in ck:
             restore_counters(self.model, self.counter, ck["ranks"][self.world.rank])
@@ -270,8 +300,8 @@ class Trainer:
             bar = tqdm(total=self.total, initial=self.iteration, desc=run["name"], unit="it", dynamic_ncols=True,
                        mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
         window = {"loss": 0.0, "ce": 0.0, "acc": 0.0, "n": 0, "ran": 0, "total": 0}
-        energy = LoopWindows(self.meter, len(self.train_set) // self.cfg["schedule"]["batch_size"])
-        energy.start(self.iteration)
+        self.end = end
+        self.callbacks.fire("on_train_start", self)
         try:
             while self.iteration < end:
                 i = self.iteration
@@ -282,8 +312,7 @@ class Trainer:
                     kept = f"the last good checkpoint is {self.checkpoint_path}" if os.path.exists(self.checkpoint_path) else "no checkpoint was written yet"
                     raise Divergence(f"{exc}; stopped, {kept}") from None
                 self.iteration = i + 1
-                self._plugin("after_iteration")
-                energy.after_iteration(self.iteration, end)
+                self.callbacks.fire("on_iteration_end", self)  # SWA snapshots, the meter's epoch windows
                 if res is not None:
                     for k in ("loss", "ce", "acc"):
                         window[k] += res[k]
@@ -301,7 +330,7 @@ class Trainer:
                     window = dict.fromkeys(window, 0)
                     window.update(loss=0.0, ce=0.0, acc=0.0)
                 if run["eval_every"] and self.iteration % run["eval_every"] == 0 and self.val_set is not None and self.iteration < self.total:
-                    with energy.evaluation(self.iteration):
+                    with self.callbacks.evaluation(self):
                         ev = self.evaluate()
                     with merged_counters(self.world, self.model, self.counter):
                         joules = self.estimated_joules()
@@ -317,17 +346,15 @@ class Trainer:
             return None
         traffic = dict(self.world.traffic)  # the training steps' (before SWA's BN pass and the evaluation)
         t1 = time.perf_counter()
-        self._plugin("before_final_eval")
-        with energy.evaluation(self.iteration):
+        self.callbacks.fire("on_train_end", self)  # SWA: the last iterate's top-1, then the averaged weights
+        with self.callbacks.evaluation(self):
             ev = self.evaluate() if self.val_set is not None else {}
         self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
         with merged_counters(self.world, self.model, self.counter):  # rank 0: the sums over the ranks
             report = self.report(ev, eval_seconds=time.perf_counter() - t1)
         if self.world.size > 1:
             report["dist"] = describe_dist(self.world, self.cfg, self.stats["executed_iterations"], self.replica, traffic)
-        measured = energy.finish()
-        if measured is not None:
-            report["measured_joules"] = measured
+        report.update(self.callbacks.collect("on_report", self, report))  # SWA, the fabric, measured joules
         report = self.world.broadcast_object(report if self.world.is_main else None)
         if self.world.is_main:
             with open(os.path.join(self.out, "report.json"), "w") as f:
@@ -337,11 +364,6 @@ class Trainer:
     def evaluate(self) -> dict:
         """Top-1/top-5 on the evaluation images (on every rank together in a distributed run)."""
         return evaluate_sharded(evaluate, self.model, self.val_set, self.cfg["data"]["eval_batch"], self.device, self.world)
-
-    def _plugin(self, hook: str, *args):
-        """Call ``hook(trainer, *args)`` on the optimizer if it defines it (issue-4: SWA, bit widths)."""
-        fn = getattr(self.optimizer, hook, None)
-        return fn(self, *args) if callable(fn) else None
 
     def _log_record(self, w: dict) -> dict:
         n = max(w["n"], 1)
@@ -392,7 +414,7 @@ class Trainer:
         """The headline estimate (energy.report.REPORT_TABLES[0]) of the work counted so far: the x axis of
         the metric lines' ``estimated_joules``."""
         rep = self.counts()
-        rep.update(self._plugin("report_extra", rep) or {})
+        rep.update(self.callbacks.collect("on_counts", self, rep))
         return energy_fields(rep, REPORT_TABLES[:1])["estimated_energy"]["joules"]
 
     def report(self, ev: dict, eval_seconds: float = 0.0) -> dict:
@@ -416,10 +438,7 @@ class Trainer:
             "layer_stats": self.layer_stats(),
             "config": cfg,
         }
-        report.update(self._plugin("report_extra", report) or {})
+        report.update(self.callbacks.collect("on_counts", self, report))  # the bit widths
         # estimated energy of the run and of its fp32 SGD baseline (measured joules, if any, stay apart)
         report.update(energy_fields(report))
-        from ..board.overlap import fabric_report  # issue-7: the fabric's busy share of the run (pynq)
-
-        report["fabric"] = fabric_report(self.model, self.stats["wall_seconds"])
         return report

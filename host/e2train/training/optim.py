@@ -1,7 +1,7 @@
 """The optimizer plug-in point: ``optimizer_factory(model, cfg) -> torch.optim.Optimizer``.
 
 The loop sets every param group's ``lr`` each iteration to ``group["initial_lr"] * schedule factor``, so
-a plug-in optimizer (PSG: sign updates, SWA) only has to read ``group["lr"]`` in its ``step()``. If the
+a plug-in optimizer (PSG: sign updates) only has to read ``group["lr"]`` in its ``step()``. If the
 optimizer has a ``layer_stats()`` method, its per-layer statistics are logged and put in report.json
 next to those of the conv layers.
 """
@@ -14,13 +14,15 @@ from typing import Callable
 
 import torch
 
+from ..checkpoint import CheckpointError
+from ..errors import ConfigError
 from ..models.convs import resolve_callable
 
 
 def sgd_factory(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
     o = cfg["optim"]
     if o["options"]:
-        raise ValueError(f"optim.options are not used by plain SGD, got {sorted(o['options'])}")
+        raise ConfigError(f"optim.options are not used by plain SGD (optim.name = \"sgd\"), got {sorted(o['options'])}")
     return torch.optim.SGD(model.parameters(), lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"], nesterov=o["nesterov"])
 
 
@@ -31,9 +33,22 @@ def register_optimizer_factory(name: str, factory: Callable) -> None:
     OPTIMIZER_FACTORIES[name] = factory
 
 
-def make_optimizer(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
-    factory = resolve_callable(cfg["optim"]["name"], OPTIMIZER_FACTORIES, "optimizer")
-    opt = factory(model, cfg)
+def optimizer_factory_for(cfg: dict) -> Callable:
+    """The factory that ``optim.name`` names (ConfigError when there is none)."""
+    try:
+        return resolve_callable(cfg["optim"]["name"], OPTIMIZER_FACTORIES, "optimizer")
+    except ValueError as exc:
+        raise ConfigError(f"optim.name: {exc}") from None
+
+
+def make_optimizer(model: torch.nn.Module, cfg: dict, factory: Callable | None = None) -> torch.optim.Optimizer:
+    """``factory`` (default: ``optim.name``'s) applied to the model; every group remembers its initial lr."""
+    try:
+        opt = (factory or optimizer_factory_for(cfg))(model, cfg)
+    except (ConfigError, CheckpointError):
+        raise
+    except ValueError as exc:  # torch's own checks (a negative lr, ...) and a factory's options
+        raise ConfigError(f"optim: {exc}") from None
     for g in opt.param_groups:
         g.setdefault("initial_lr", g["lr"])
     return opt

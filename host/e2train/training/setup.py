@@ -1,13 +1,24 @@
-"""Building what a config names: datasets, the model (with its conv factory) and the device."""
+"""Building what a config names: datasets, the conv engine, the model, the trainer's callbacks, the device.
+
+The data path of a run, from the config down to the kernels: ``build_engine`` makes the one engine
+(``fabric.engine``) that the quantised convs run on; ``build_from_config`` hands it to the conv factory
+of ``model.conv``, whose layers call it; ``build_callbacks`` lists what runs beside the steps (SWA, the
+bit-width and fabric reports, the power meter's windows). Whoever calls ``build_engine`` closes the
+engine (the trainer, or ``open_engine``'s ``with``).
+"""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
 from ..data import DatasetError, ImageSet, download_cifar, load_cifar, make_synthetic, split_validation
 from ..data.cifar import DATASETS
-from ..models import GatedNet, build_model, make_conv_factory, sd_final_survival_for
-from .config import ConfigError
+from ..models import GatedNet, build_model, sd_final_survival_for
+from ..models.convs import CONV_MAKERS, resolve_callable
+from .callbacks import BitWidths, Callbacks, FabricReport, MeterWindows, SwaCallback
+from .config import ConfigError, scheduled_iterations
 
 
 def load_data(cfg: dict) -> tuple[ImageSet, ImageSet | None, int]:
@@ -45,16 +56,76 @@ def half_of(train: ImageSet, part: str) -> ImageSet:
     return train.subset(idx, f"{train.name}-{part}")
 
 
-def build_from_config(cfg: dict, num_classes: int) -> GatedNet:
+def conv_maker(cfg: dict):
+    try:
+        return resolve_callable(cfg["model"]["conv"], CONV_MAKERS, "conv backend")
+    except ValueError as exc:
+        raise ConfigError(f"model.conv: {exc}") from None
+
+
+def build_engine(cfg: dict):
+    """The engine of the run's quantised convs (None when ``model.conv`` builds float convs): a conv maker
+    whose layers run on an engine says so with an ``engine_for(conv_options)`` attribute."""
+    engine_for = getattr(conv_maker(cfg), "engine_for", None)
+    return None if engine_for is None else engine_for(cfg["model"]["conv_options"])
+
+
+@contextlib.contextmanager
+def open_engine(cfg: dict):
+    """``build_engine`` for a ``with`` block, which closes the engine however it ends."""
+    engine = build_engine(cfg)
+    try:
+        yield engine
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def build_from_config(cfg: dict, num_classes: int, engine=None) -> GatedNet:
+    """The model; its quantised convs run on ``engine`` (from ``build_engine``; the caller closes it)."""
     m = cfg["model"]
-    factory = make_conv_factory(m["conv"], m["conv_options"])
-    survival = cfg["sd"]["final_survival"]
-    model = build_model(m["arch"], num_classes, factory, m["gating"], survival)
-    if m["gating"] == "sd" and cfg["sd"]["executed_ratio"] > 0:
-        droppable = sum(1 for p in model.sd_survival if p < 1.0)
-        model = build_model(m["arch"], num_classes, factory, "sd", sd_final_survival_for(cfg["sd"]["executed_ratio"], droppable))
+    maker = conv_maker(cfg)
+    try:
+        factory = maker(**m["conv_options"]) if engine is None else maker(**m["conv_options"], engine=engine)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.conv_options: {exc}") from None
+    try:
+        model = build_model(m["arch"], num_classes, factory, m["gating"], cfg["sd"]["final_survival"])
+        if m["gating"] == "sd" and cfg["sd"]["executed_ratio"] > 0:
+            droppable = sum(1 for p in model.sd_survival if p < 1.0)
+            model = build_model(m["arch"], num_classes, factory, "sd", sd_final_survival_for(cfg["sd"]["executed_ratio"], droppable))
+    except ConfigError:
+        raise
+    except ValueError as exc:  # the architecture's name or the stochastic depth it cannot run
+        raise ConfigError(f"model.arch = {m['arch']!r}: {exc}") from None
     model.gate_sample_in_training = cfg["slu"]["sample_in_training"]
     return model
+
+
+def build_callbacks(cfg: dict, model, engine=None, optimizer_factory=None) -> Callbacks:
+    """What runs beside the training steps: with the PSG optimizer (``e2train.psg:optimizer_factory``) the
+    bit-width report and, when ``optim.options.swa`` is on, SWA; always the fabric report and the power
+    meter's windows (inert without a meter). ``optimizer_factory``: the one the trainer used."""
+    from ..psg.optim import optimizer_factory as psg_optimizer
+
+    items = []
+    if optimizer_factory is psg_optimizer:
+        from ..psg.optim import run_options
+        from ..psg.swa import SwaAverager
+
+        items.append(BitWidths())
+        opts = run_options(model, cfg)
+        if opts["swa"]:
+            try:
+                averager = SwaAverager(model, scheduled_iterations(cfg), opts["swa_start"], int(opts["swa_samples"]),
+                                       int(opts["swa_bn_batches"]))
+            except ValueError as exc:
+                raise ConfigError(f"optim.options: {exc}") from None
+            items.append(SwaCallback(averager))
+    items += [FabricReport(engine), MeterWindows()]
+    return Callbacks(items)
 
 
 def pick_device(name: str) -> torch.device:

@@ -1,4 +1,5 @@
-"""Checkpoints written atomically: a crash mid-write never leaves a truncated checkpoint behind."""
+"""Training checkpoints: written atomically (a crash mid-write never leaves a truncated file behind), read
+with one error type. Outside ``training`` because fine-tuning (``e2train.psg``) reads them too."""
 
 from __future__ import annotations
 
