@@ -56,7 +56,7 @@ def make_conv_factory(mode: str = "psg", beta: float = 0.05, grad_bits: int = 16
     if exponent not in EXPONENT_POLICIES:
         raise ConfigError(f"model.conv_options.exponent must be one of {EXPONENT_POLICIES}, got {exponent!r}")
     if engine is None:
-        engine = engine_for(engine_options)
+        engine = engine_for({**engine_options, "grad_bits": grad_bits})  # float g_y steers auto to torch
 
     def factory(in_ch: int, out_ch: int, k: int, stride: int, name: str = ""):
         try:
