@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..contract import KERNELS, TOP_MAX_HW
+
 CTRL = 0x00
 GIE = 0x04
 IER = 0x08
@@ -38,9 +40,6 @@ IRQ_DONE = 1 << 0
 IRQ_READY = 1 << 1
 # bit of an output's control word
 AP_VLD = 1 << 0
-
-# values of the ap_return register (hls/include/e2_types.h)
-RETURN_CODES = {0: "ok", 1: "bad shape (beyond the 32 x 32 local buffers)", 2: "bad argument (k, stride, mode, beta_q)"}
 
 SIZES = {"return": 8, "scalar": 8, "pointer": 12, "output": 8}
 
@@ -103,7 +102,7 @@ BUFFERS = {
 }
 
 SCALARS = {
-    "n": "batch N", "c": "input channels C", "h": "input height H (<= 32)", "wd": "input width W (<= 32)",
+    "n": "batch N", "c": "input channels C", "h": f"input height H (<= {TOP_MAX_HW})", "wd": f"input width W (<= {TOP_MAX_HW})",
     "o": "output channels O", "k": "kernel size, 1 or 3", "stride": "1 or 2",
     "beta_q": "PSG threshold, Q0.16 in [0, 65536]", "mode": "0 psg, 1 full",
     "predicted": "weights that took the predicted sign", "max_abs_msb": "largest magnitude of G_msb",
@@ -180,13 +179,9 @@ def markdown() -> str:
 # Version of the maps of this module; bitstreams/manifest.json records the one its bitstream was built
 # from. 2: the contract version register (CONTRACT_REGISTER) joined the kernel tops.
 REGMAP_VERSION = 2
-# The contract's kernels and the HLS top that implements each.
-KERNEL_TOPS = {"conv_fwd": "conv_fwd_top", "conv_bwd_data": "conv_bwd_data_top", "conv_bwd_weight_psg": "conv_bwd_weight_psg_top"}
-KERNELS = tuple(KERNEL_TOPS)
-# Largest input plane of the tops' local buffers (MAX_HW in hls/include/e2_types.h).
-MAX_HW = 32
-# The ``mode`` register of conv_bwd_weight_psg_top (MODE_PSG / MODE_FULL in hls/include/e2_types.h).
-MODES = {"psg": 0, "full": 1}
+# The contract's kernels (e2train.contract, which also holds the tops' plane limit, the codes of the
+# mode register and of ap_return) and the HLS top that implements each.
+KERNEL_TOPS = {kernel: f"{kernel}_top" for kernel in KERNELS}
 
 
 @dataclass(frozen=True)

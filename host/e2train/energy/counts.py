@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..fabric.bounds import ConvShape
+from ..contract import ConvShape
 
 PHASES = ("forward", "backward_data", "backward_weight")
 PRECISIONS = ("fp32", "fixed8", "psg")

@@ -8,38 +8,10 @@ shape only: this is a proof over all inputs, not a sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 from .. import fixed
-from .base import out_size
-
-
-@dataclass(frozen=True)
-class ConvShape:
-    """One convolution the fabric runs: input [n, c, h, w], weights [o, c, k, k]."""
-
-    name: str
-    n: int
-    c: int
-    o: int
-    h: int
-    w: int
-    k: int
-    stride: int
-
-    @property
-    def ho(self) -> int:
-        return out_size(self.h, self.k, self.stride)
-
-    @property
-    def wo(self) -> int:
-        return out_size(self.w, self.k, self.stride)
-
-    @property
-    def macs(self) -> int:
-        """Multiply-accumulates of one forward pass (backward-data and weight-gradient do as many)."""
-        return self.n * self.o * self.ho * self.wo * self.c * self.k * self.k
+from ..contract import ACCUMULATORS, ConvShape, out_size
 
 
 @lru_cache(maxsize=None)
@@ -69,15 +41,6 @@ def accumulator_terms(s: ConvShape) -> dict[str, int]:
         "weight_full": s.n * s.ho * s.wo,
         "weight_msb": s.n * s.ho * s.wo,
     }
-
-
-# kernel -> (operand widths, accumulator width)
-ACCUMULATORS = {
-    "forward": ((fixed.X_BITS, fixed.W_BITS), fixed.ACC_FWD_BITS),
-    "backward_data": ((fixed.G_BITS, fixed.W_BITS), fixed.ACC_BWD_BITS),
-    "weight_full": ((fixed.X_BITS, fixed.G_BITS), fixed.ACC_BWD_BITS),
-    "weight_msb": ((fixed.X_MSB_BITS, fixed.G_MSB_BITS), fixed.ACC_MSB_BITS),
-}
 
 
 def accumulator_bounds(s: ConvShape) -> dict[str, tuple[int, int]]:

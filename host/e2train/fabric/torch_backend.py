@@ -20,7 +20,8 @@ import torch
 
 from .. import fixed
 from . import torch_kernels as tk
-from .base import Fabric, PsgResult, out_size
+from ..contract import out_size
+from .base import Fabric, PsgResult
 from .reference import _fit
 
 _LIMIT = tk.exact_limit(torch.float64)
