@@ -84,9 +84,10 @@ class CsimProgram:
             fn.restype = _INT
             fns[kernel] = fn
         for what, dtype in (("x_msb", np.int8), ("g_msb", np.int16)):
-            fn = getattr(cdll, prefix + what)
-            fn.argtypes, fn.restype = [_array(dtype), _array(dtype), _INT], None
-            fns[what] = fn
+            if hasattr(cdll, prefix + what):  # builds from before contract v2 lack them (timing only)
+                fn = getattr(cdll, prefix + what)
+                fn.argtypes, fn.restype = [_array(dtype), _array(dtype), _INT], None
+                fns[what] = fn
         top = getattr(cdll, prefix + "max_hw")
         top.restype = _INT
         self._fns = fns
