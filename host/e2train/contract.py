@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from . import fixed
 
-# The three kernels, in the order of a layer's training step (forward, backward-data, weight gradient).
+# The three kernels, in the order of a layer's training step, and the phase of the step each runs (the
+# names the MAC counters, the energy model and the reports use).
 KERNELS = ("conv_fwd", "conv_bwd_data", "conv_bwd_weight_psg")
+PHASES = ("forward", "backward_data", "backward_weight")
 
 KERNEL_SIZES = (1, 3)
 STRIDES = (1, 2)

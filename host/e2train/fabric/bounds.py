@@ -8,6 +8,7 @@ shape only: this is a proof over all inputs, not a sample.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from .. import fixed
@@ -50,6 +51,21 @@ def accumulator_bounds(s: ConvShape) -> dict[str, tuple[int, int]]:
         kern: (terms[kern] * product_bound(*widths), fixed.qmax(acc_bits))
         for kern, (widths, acc_bits) in ACCUMULATORS.items()
     }
+
+
+def parse_model_name(name: str) -> tuple[str, int | None]:
+    """("resnet", depth) for ``resnet<N>`` or ("mobilenetv2", None); case, "-" and "_" do not matter
+    ("ResNet-20"), and "mobilenet" is MobileNetV2. The one reading of a model name (build_model, the
+    energy model)."""
+    m = name.lower().replace("-", "").replace("_", "")
+    resnet = re.fullmatch(r"resnet(\d+)", m)
+    if resnet:
+        return "resnet", int(resnet.group(1))
+    if m in ("mobilenetv2", "mobilenet"):
+        return "mobilenetv2", None
+    raise ValueError(
+        f"unknown architecture {name!r}; use resnet<6n+2> (resnet20, resnet38, resnet74, resnet110) or mobilenetv2"
+    )
 
 
 def resnet_cifar_convs(depth: int, batch: int = 128, image: int = 32) -> list[ConvShape]:
