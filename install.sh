@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for e2train: system tools for the RTL simulations, a .venv at the
-# repository root with every pinned dependency, and the built parts (HLS C-simulation library).
+# repository root with every pinned dependency, and the built parts (the HLS C-simulation library, into
+# the per-user cache ~/.cache/e2train or $E2TRAIN_CACHE_DIR: e2train.fabric.csim_build).
 # Idempotent: running it again only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/csim_ab.py OLD.so NEW.so [--rounds 8] [--batch 32]
 
 For tuning the kernels: on a shared or drifting machine, two runs of benchmarks/csim_speed.py minutes
-apart differ by more than most changes do, so this loads both libraries side by side (copy
-hls/build/libe2csim.so away before rebuilding), runs the three kernels of every ResNet-20 conv layer
+apart differ by more than most changes do, so this loads both libraries side by side (the cache keeps
+each build under its key, and `python tools/build_csim.py` prints the current one's path), runs the three kernels of every ResNet-20 conv layer
 through one and then the other, round after round, and keeps the best CPU time of each. Prints the
 seconds per kernel and NEW / OLD. One thread, as csim_speed.py. Timing only: either build may be of an
 older contract version (the bits are not compared).
@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args()
     fabs = {
-        name: csim.CsimFabric("fast", library=csim.open_library(os.path.abspath(path), any_contract=True))
+        name: csim.CsimFabric("cpu", library=csim.CsimLibrary(os.path.abspath(path), any_contract=True))
         for name, path in (("old", args.old), ("new", args.new))
     }
     rng = np.random.default_rng(0)

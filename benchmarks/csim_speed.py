@@ -73,7 +73,7 @@ def main() -> None:
     print(f"ResNet-20 conv shapes at batch {args.batch}, one thread, {cpu_name()}, {args.clock} time, "
           f"best of {args.repeat}, load average {os.getloadavg()[0]:.1f}")
     passes = ("AVX2 (forward: hls/csim/fwd_lanes.h; backward-data, weight gradient: hls/csim/mac_avx2.h)"
-              if csim.lib.e2_avx2_passes() else "the kernels' own loops (no AVX2)")
+              if csim.lib.avx2_passes else "the kernels' own loops (no AVX2)")
     print(f"csim kernels: {passes}")
     print(f"{'layer':18s} {'shape':22s} " + " ".join(f"{k + ' ref/csim GMAC/s':>26s}" for k in KERNELS))
     per_shape = {}

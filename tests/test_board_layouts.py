@@ -7,12 +7,12 @@ import pytest
 from board_fixtures import API_PARAMS
 
 from e2train.board import regmap
-from e2train.board.layouts import BUFFERS, Shape, buffer_specs, check_array
+from e2train.board.layouts import BUFFERS, buffer_specs, check_array
 from e2train.board.pynq_api import get_api
 from e2train.board.sim_device import GARBAGE, SimDevice
-from e2train.fabric.base import out_size
+from e2train.contract import ConvShape, out_size
 
-SHAPE = Shape(n=3, c=5, h=7, wd=6, o=4, k=3, stride=2)
+SHAPE = ConvShape("layout", n=3, c=5, o=4, h=7, w=6, k=3, stride=2)
 
 
 def test_layouts_follow_the_contract():

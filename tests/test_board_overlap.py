@@ -1,15 +1,14 @@
 """The simulated board runs a kernel beside the host, as the PL does: the driver's wait sees it
-running, the host can work meanwhile, and the busy fraction counts only the kernel's time."""
+running, the host can work meanwhile, and the busy time counts only the kernel's time."""
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pytest
 
 from e2train.board.executors import get_executor
 from e2train.board.fabric import PynqFabric
-from e2train.board.overlap import FabricQueue
 from e2train.board.sim_device import SimDevice
 from e2train.fabric.reference import ReferenceFabric
 from e2train.fabric.selftest import random_layer
@@ -29,12 +28,13 @@ class GatedExecutor:
         return self.inner.run(kernel, args, view)
 
 
-def test_kernel_runs_beside_the_host_and_the_queue_overlaps():
+def test_kernel_runs_beside_the_host():
     ex = GatedExecutor()
     fab = PynqFabric(device=SimDevice(executor=ex), timeout=10)
     x, w, _ = random_layer(np.random.default_rng(5), 2, 4, 6, 10, 3, 1)
-    with FabricQueue(fab) as q:
-        fut = q.submit("conv_fwd", x, w, 1)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the call on a worker thread, as psg/engines.py makes it
+        fut = pool.submit(fab.conv_fwd, x, w, 1)
         assert ex.entered.wait(10)
         # the kernel is running: the host sees ap_start=1, ap_idle=0 and is free to work
         base = fab.manifest.kernels["conv_fwd"].base_address
@@ -45,19 +45,9 @@ def test_kernel_runs_beside_the_host_and_the_queue_overlaps():
         ex.gate.set()
         y = fut.result(10)
         assert np.array_equal(y, ReferenceFabric().conv_fwd(x, w, 1))
-        frac = q.busy_fraction()
+        frac = fab.busy_s / (time.perf_counter() - t0)
         # the kernel was busy for at least the 50 ms the gate was held, and never more than the wall time
         assert 0.05 <= fab.busy_s and 0 < frac <= 1
-
-
-def test_queue_passes_errors_and_rejects_unknown_calls():
-    fab = PynqFabric(device="sim")
-    with FabricQueue(fab) as q:
-        with pytest.raises(ValueError, match="unknown fabric call 'conv_dw'"):
-            q.submit("conv_dw")
-        fut = q.submit("conv_fwd", np.zeros((1, 1, 4, 4), np.int16), np.zeros((1, 1, 3, 3), np.int8), 1)
-        with pytest.raises(ValueError, match="x must have dtype int8"):
-            fut.result(10)
 
 
 def test_data_and_weight_gradients_run_at_the_same_time():

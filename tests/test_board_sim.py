@@ -16,9 +16,9 @@ REF = ReferenceFabric()
 LAYERS = [(2, 3, 5, 7, 3, 1), (1, 4, 3, 9, 3, 2), (3, 5, 4, 6, 1, 1), (2, 6, 7, 11, 1, 2), (1, 3, 2, 32, 3, 2)]
 
 
-# What runs the kernels behind the start bit: the HLS C++ (fast build and the synthesizable tops) and
+# What runs the kernels behind the start bit: the HLS C++ (the CPU schedules and the synthesizable tops) and
 # the reference model; each under the e2train PYNQ stand-ins, and the csim build also under real pynq.
-CONFIGS = [("csim", "compat"), ("csim-ap", "compat"), ("reference", "compat")] + [
+CONFIGS = [("csim", "compat"), ("csim-tops", "compat"), ("reference", "compat")] + [
     pytest.param(("csim", p.values[0]), marks=p.marks, id="csim-pynq") for p in API_PARAMS[1:]
 ]
 

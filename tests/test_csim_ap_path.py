@@ -1,5 +1,6 @@
-"""The synthesizable tops (ap_int types, hardware tiles) give the same bits as the fast g++ path and the
-reference: the fast path is a faithful stand-in for the hardware kernels."""
+"""The synthesizable HLS tops (ap_int types, hardware tiles; the csim program "tops") give the same bits
+as the CPU schedules of the same sums (the program "cpu") and the reference: the CPU schedules are a
+faithful stand-in for the hardware kernels."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from operands import FILLS, fill
 
+from e2train.contract import E2_BAD_ARG, E2_BAD_SHAPE, ConvShape
 from e2train.fabric import FabricError, get_fabric, out_size
 
 ref = get_fabric("reference")
@@ -14,7 +16,7 @@ ref = get_fabric("reference")
 
 @pytest.fixture(scope="module")
 def fabs():
-    return get_fabric("csim", path="fast"), get_fabric("csim", path="ap")
+    return get_fabric("csim", program="cpu"), get_fabric("csim", program="tops")
 
 
 def same(a, b):
@@ -75,11 +77,17 @@ def test_ap_tops_refuse_planes_beyond_their_buffers(fabs):
     # and the top itself answers E2_BAD_SHAPE (1) / E2_BAD_ARG (2) through ap_return, touching nothing
     x = np.zeros((1, 1, 33, 4), np.int8)
     y = np.full((1, 1, 33, 4), 7, np.int32)
-    assert ap.lib.e2_ap_conv_fwd(x, np.zeros((1, 1, 3, 3), np.int8), y, 1, 1, 33, 4, 1, 3, 1) == 1
-    assert ap.lib.e2_ap_conv_fwd(x[:, :, :4], np.zeros((1, 1, 3, 3), np.int8), y, 1, 1, 4, 4, 1, 5, 1) == 2
+    w = np.zeros((1, 1, 3, 3), np.int8)
+    assert ap.program.conv_fwd(x, w, y, ConvShape("big", n=1, c=1, o=1, h=33, w=4, k=3, stride=1)) == E2_BAD_SHAPE == 1
+    x4 = np.ascontiguousarray(x[:, :, :4])
+    assert ap.program.conv_fwd(x4, w, y, ConvShape("k5", n=1, c=1, o=1, h=4, w=4, k=5, stride=1)) == E2_BAD_ARG == 2
     assert (y == 7).all()
 
 
-def test_unknown_path_is_an_error():
-    with pytest.raises(ValueError, match="path"):
+def test_unknown_program_is_an_error_and_the_old_names_still_work():
+    with pytest.raises(ValueError, match="program must be 'tops' .* or 'cpu' .*, got 'fpga'"):
+        get_fabric("csim", program="fpga")
+    with pytest.raises(ValueError, match="program"):
         get_fabric("csim", path="fpga")
+    assert get_fabric("csim", path="ap").program_name == "tops"
+    assert get_fabric("csim", path="fast").program_name == "cpu"

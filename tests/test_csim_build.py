@@ -21,7 +21,7 @@ def test_library_is_cached():
 def test_key_changes_with_a_source_and_the_flags(tmp_path, monkeypatch):
     hls = tmp_path / "hls"
     shutil.copytree(ROOT / "hls", hls, ignore=shutil.ignore_patterns("build", "vendor"))
-    monkeypatch.setattr(csim_build, "HLS", hls)
+    monkeypatch.setenv("E2TRAIN_HLS_DIR", str(hls))
     cxx = csim_build.compiler()
     key = csim_build._key(cxx, [])
     assert csim_build._key(cxx, []) == key
@@ -42,7 +42,9 @@ def test_missing_compiler_is_a_clear_error(monkeypatch):
 def test_missing_headers_is_a_clear_error_and_backend_unavailable(tmp_path, monkeypatch):
     from e2train.fabric import csim
 
-    monkeypatch.setattr(csim_build, "VENDOR", tmp_path / "no-headers")
+    hls = tmp_path / "hls"  # sources without the fetched headers
+    shutil.copytree(ROOT / "hls", hls, ignore=shutil.ignore_patterns("build", "vendor"))
+    monkeypatch.setenv("E2TRAIN_HLS_DIR", str(hls))
     with pytest.raises(csim_build.BuildError, match="fetch_ap_types.py"):
         csim_build.build_library()
     monkeypatch.setattr(csim, "_lib", None)
@@ -55,10 +57,11 @@ def test_compile_error_is_reported_and_keeps_the_old_library(tmp_path, monkeypat
     good = lib.read_bytes()
     hls = tmp_path / "hls"
     shutil.copytree(ROOT / "hls", hls, ignore=shutil.ignore_patterns("build", "vendor"))
+    (hls / "vendor").symlink_to(ROOT / "hls" / "vendor")
     (hls / "csim" / "e2_csim.cpp").write_text("int broken( {\n")
-    monkeypatch.setattr(csim_build, "HLS", hls)
-    monkeypatch.setattr(csim_build, "UNITS", {hls / "csim" / "e2_csim.cpp": False})
-    monkeypatch.setattr(csim_build, "common_flags", lambda: ["-std=c++14", "-fPIC", f"-I{hls / 'include'}"])
+    monkeypatch.setenv("E2TRAIN_HLS_DIR", str(hls))
+    monkeypatch.setattr(csim_build, "UNITS", {"csim/e2_csim.cpp": False})
+    monkeypatch.setattr(csim_build, "common_flags", lambda hls=hls: ["-std=c++14", "-fPIC", f"-I{hls / 'include'}"])
     with pytest.raises(csim_build.BuildError, match="compile failed"):
         csim_build.build_library(force=True)
     assert lib.read_bytes() == good

@@ -5,7 +5,7 @@ import pytest
 from e2train.energy.counts import Schedule, layer_counts, model_convs, network_counts
 from e2train.energy.model import estimate_counts, estimate_run, baseline_schedule
 from e2train.energy.tables import HOROWITZ45
-from e2train.fabric.bounds import ConvShape
+from e2train.contract import ConvShape
 
 STEM = ConvShape("conv1", n=2, c=3, o=4, h=5, w=5, k=3, stride=1)
 BLOCK = ConvShape("layer1.0.conv1", n=2, c=4, o=4, h=5, w=5, k=3, stride=2)

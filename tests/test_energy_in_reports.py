@@ -6,13 +6,13 @@ import json
 import pytest
 
 from e2train.cli import main
+from e2train.contract import PHASES
 from e2train.data import make_synthetic
 from e2train.energy.tables import HOROWITZ45, ZEDBOARD
 from e2train.training import load_config, scheduled_iterations
 from e2train.training.loop import Trainer
 from e2train.training.optim import lr_factor
 
-PHASES = ("forward", "backward_data", "backward_weight")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -93,3 +93,42 @@ def test_docs_state_the_contract_version_register_as_regmap_does():
         "docs/register-map.md is out of date: regenerate its '## Contract version register' section"
     )
     assert "| 0x40030000 | GPIO_DATA | R |" in doc
+
+
+# -- the hand-written PSG engine: its Verilog, docs/register-map.md and the testbench use one map ------
+
+ENGINE_V = (ROOT / "hw" / "rtl" / "psg_wgrad_engine.v").read_text()
+
+
+def _engine_words() -> set[int]:
+    """Byte offsets of every word of the engine's map (the 64-bit counters take two)."""
+    words = {int(r) for r in regmap.EngineReg}
+    return words | {int(r) + 4 for r in regmap.ENGINE_COUNTERS}
+
+
+def test_engine_map_is_what_the_verilog_decodes():
+    read_mux = ENGINE_V[ENGINE_V.index("case (s_axi_control_araddr[6:2])"):]
+    read_mux = read_mux[: read_mux.index("endcase")]
+    assert {int(a, 16) * 4 for a in re.findall(r"5'h([0-9A-F]{2}):", read_mux)} == _engine_words()
+    # the version fields it reports
+    assert re.search(rf"REGMAP_VERSION\s*=\s*8'd{regmap.ENGINE_REGMAP_VERSION};", ENGINE_V)
+    assert re.search(r"5'h15: s_axi_control_rdata <= \{24'd0, CONTRACT_VERSION\}", ENGINE_V)
+    assert int(regmap.EngineReg.CONTRACT_VERSION) == 0x15 * 4
+    assert re.search(r"MODE_FULL = 2'd(\d), MODE_PROBE = 2'd(\d)", ENGINE_V).groups() == (
+        str(regmap.ENGINE_MODES["full"]), str(regmap.ENGINE_MODES["probe"]))
+
+
+def test_engine_map_is_the_documented_one():
+    doc = (ROOT / "docs" / "register-map.md").read_text()
+    section = doc[doc.index("## PSG weight-gradient engine"):]
+    section = section[: section.index("### Streams")]
+    rows = re.findall(r"^\| (0x[0-9A-F]{2})(?:, 0x[0-9A-F]{2})? \| (\w+)", section, re.M)
+    assert {name: int(off, 16) for off, name in rows} == {r.name: int(r) for r in regmap.EngineReg}
+    assert "(3: CONTRACT_VERSION added" in section and regmap.ENGINE_REGMAP_VERSION == 3
+    for bit, name in enumerate(("PASS2_WAIT", "ARG_ERROR", "FRAME_ERROR", "PASS2_SKIPPED", "DIAGONAL")):
+        assert f"{bit} `{name}`" in section and regmap.EngineStatus[name] == 1 << bit
+
+
+def test_engine_config_fields_decode():
+    words = {regmap.EngineReg.CONFIG0: (288 << 16) | (32 << 8) | 16, regmap.EngineReg.CONFIG1: (3 << 24) | (32 << 16) | (4 << 8) | 8}
+    assert regmap.decode_engine_config(words) == {"P": 16, "OMAX": 32, "KMAX": 288, "XPB": 8, "GPB": 4, "KD": 32, "version": 3}

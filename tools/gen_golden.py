@@ -28,13 +28,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "host"))
 
 from e2train import fixed  # noqa: E402
+from e2train.contract import MODES  # noqa: E402
 from e2train.fabric import get_fabric, out_size  # noqa: E402
 from e2train.fabric.selftest import edge_operands  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "hls" / "build" / "golden"
 BETA_Q = 3277  # beta = 0.05
-MODES = {"psg": 0, "full": 1}
 
 
 def _array(name: str, a) -> str:

@@ -132,7 +132,7 @@ int e2_conv_fwd(const int8_t *x, const int8_t *w, int32_t *y, int n, int c, int 
         return small(h, wd) ? fwd<Plane<SMALL_HW>::size>(x, w, y, n, c, h, wd, o, k, s)
                             : fwd<Plane<LARGE_HW>::size>(x, w, y, n, c, h, wd, o, k, s);
     } catch (const std::bad_alloc &) {
-        return -1;
+        return e2::E2_NO_MEMORY;
     }
 }
 
@@ -143,7 +143,7 @@ int e2_conv_bwd_data(const int16_t *g, const int8_t *w, int64_t *gx, int n, int 
         return small(h, wd) ? bwd_data<Plane<SMALL_HW>::size>(g, w, gx, n, c, h, wd, o, k, s)
                             : bwd_data<Plane<LARGE_HW>::size>(g, w, gx, n, c, h, wd, o, k, s);
     } catch (const std::bad_alloc &) {
-        return -1;
+        return e2::E2_NO_MEMORY;
     }
 }
 
@@ -155,7 +155,7 @@ int e2_conv_bwd_weight_psg(const int8_t *x, const int16_t *g, int8_t *sign, int6
         return psg<Plane<LARGE_HW>::size>(x, g, sign, g_full, g_msb, n, c, h, wd, o, k, s, beta_q, mode, predicted,
                                           max_abs_msb);
     } catch (const std::bad_alloc &) {
-        return -1;
+        return e2::E2_NO_MEMORY;
     }
 }
 

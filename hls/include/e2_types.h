@@ -40,10 +40,12 @@ const int MAX_PAD_HW = MAX_HW + 2;     // padded height/width
 // either layout: (hp + 2) * wp at stride 1, 4 * (ceil(hp / 2) + 2) * ceil(wp / 2) at stride 2.
 const int MAX_PLANE = (MAX_PAD_HW + 4) * (MAX_PAD_HW + 2);
 
-// Return codes of the tops (the ap_return register).
+// Return codes of the tops (the ap_return register) and of the csim library's entry points; the host
+// states the same in e2train/contract.py (tests/test_contract_header.py holds the two equal).
 const int E2_OK = 0;
 const int E2_BAD_SHAPE = 1;    // a size the local buffers cannot hold, or not in the contract
 const int E2_BAD_ARG = 2;      // k, stride, mode or beta_q outside the contract
+const int E2_NO_MEMORY = -1;   // the g++ build's heap planes could not be allocated (never from a top)
 
 // The checks every top makes before it touches memory (the host driver checks too; the kernel
 // must not trust it).

@@ -1,8 +1,9 @@
-"""Number formats of the contract (docs/contracts.md section 1, DESIGN.md section 3).
+"""Number formats of the contract (docs/contracts.md section 1).
 
 A quantised tensor is an integer array ``q`` and one power-of-two exponent ``e``: value = q * 2**e.
-Every function here accepts numpy arrays and torch tensors and answers in the same library, so the
-numpy reference fabric and the torch emulation share one definition of rounding and saturation.
+These are the numpy definitions the reference fabric and the golden files use; the training path
+computes the same in torch (``psg/quant.py``, ``fabric/torch_kernels.py``), held to these by tests.
+What the kernels do with the formats (their names, modes, accumulators) is ``e2train.contract``.
 
 * exponent: the smallest integer e with max|x| <= qmax * 2**e, qmax = 2**(b-1) - 1; 0 for all zeros.
 * quantise: q = clamp(floor(x / 2**e + 1/2), -2**(b-1), 2**(b-1) - 1): round half up, then saturate.
@@ -13,14 +14,9 @@ numpy reference fabric and the torch emulation share one definition of rounding 
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
-
-# torch is looked up, not imported: a tensor exists only once torch is loaded, and the numpy half of
-# this module must not wait for it (``e2train --help``) or need it (the board without torch).
-torch = None
 
 # The version of the contract these definitions state. 2: the MSB predictors round to nearest and
 # saturate (v1 floored them: biased, PSG did not train; docs/contracts.md). Golden files, the board
@@ -60,22 +56,9 @@ def int_dtype(bits: int) -> np.dtype:
     raise ValueError(f"no integer dtype holds {bits} bits")
 
 
-def _torch_int_dtype(bits: int):
-    return {np.int8: torch.int8, np.int16: torch.int16, np.int32: torch.int32, np.int64: torch.int64}[
-        int_dtype(bits).type
-    ]
-
-
 def _check_bits(bits) -> None:
     if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not 2 <= bits <= 64:
         raise ValueError(f"bit width must be an integer in [2, 64], got {bits!r}")
-
-
-def _is_torch(x) -> bool:
-    global torch
-    if torch is None:
-        torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def exponent(max_abs, bits: int) -> int:
@@ -99,8 +82,6 @@ def exponent(max_abs, bits: int) -> int:
 
 def max_abs(x) -> float:
     """max|x| as a Python float (0.0 for an empty tensor)."""
-    if _is_torch(x):
-        return float(x.detach().abs().max()) if x.numel() else 0.0
     x = np.asarray(x)
     return float(np.max(np.abs(x))) if x.size else 0.0
 
@@ -111,9 +92,6 @@ def round_half_up(v):
     ``v + 0.5`` is inexact just below one half (0.49999999999999994 + 0.5 rounds to 1.0);
     floor and the fraction ``v - floor(v)`` are exact, so compare the fraction instead.
     """
-    if _is_torch(v):
-        f = torch.floor(v)
-        return f + ((v - f) >= 0.5).to(v.dtype)
     f = np.floor(v)
     return f + ((v - f) >= 0.5)
 
@@ -141,29 +119,14 @@ class SaturationCounter:
         return {k: {"saturated": self.saturated[k], "total": self.total[k]} for k in self.saturated}
 
 
-def _pow2(e: int, dtype) -> float:
-    """2**e as a Python float that ``dtype`` holds exactly (so scaling by it is exact)."""
-    limit = 1022 if dtype == torch.float64 else 126
-    if not -limit <= e <= limit:
-        raise OverflowError(f"scale 2**{e} is outside the normal range of {dtype}")
-    return math.ldexp(1.0, e)
-
-
 def quantize_with_exponent(x, bits: int, e: int, counter: SaturationCounter | None = None, name: str = ""):
     """Quantise ``x`` on the grid 2**e: round half up, saturate to ``bits``; returns q.
 
     Values beyond the range saturate (never wrap) and are counted in ``counter`` under ``name``.
-    numpy input gives the narrowest integer dtype; torch input gives a torch integer tensor.
+    The result has the narrowest integer dtype that holds ``bits``.
     """
     lo, hi = qmin(bits), qmax(bits)
     e = int(e)
-    if _is_torch(x):
-        if not x.is_floating_point():
-            x = x.to(torch.float64)
-        v = round_half_up(x * _pow2(-e, x.dtype))
-        if counter is not None:
-            counter.add(name, int(((v < lo) | (v > hi)).sum()), v.numel())
-        return v.clamp(lo, hi).to(_torch_int_dtype(bits))
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
@@ -187,18 +150,13 @@ def quantize(x, bits: int, e: int | None = None, counter: SaturationCounter | No
 
 
 def dequantize(q, e: int, dtype=None):
-    """q * 2**e as floats (float64 for numpy unless ``dtype``; torch keeps float32 unless told)."""
-    if _is_torch(q):
-        dt = dtype or (q.dtype if q.is_floating_point() else torch.float32)
-        return q.to(dt) * _pow2(int(e), dt)
+    """q * 2**e as floats (float64 unless ``dtype``)."""
     return np.ldexp(np.asarray(q, dtype=dtype or np.float64), int(e))
 
 
 def fake_quantize(x, bits: int, e: int | None = None, counter: SaturationCounter | None = None, name: str = ""):
     """quantize then dequantize, in x's own floating type: returns ``(x_q, e)``."""
     q, e = quantize(x, bits, e, counter, name)
-    if _is_torch(x):
-        return dequantize(q, e, x.dtype if x.is_floating_point() else torch.float32), e
     return dequantize(q, e, np.asarray(x).dtype if np.issubdtype(np.asarray(x).dtype, np.floating) else None), e
 
 
@@ -211,9 +169,6 @@ def msb(q, from_bits: int, to_bits: int):
     """
     shift = _msb_shift(from_bits, to_bits)
     top = qmax(to_bits)
-    if _is_torch(q):
-        _check_int_range(q, from_bits)
-        return ((q.to(torch.int64) + (1 << shift >> 1)) >> shift).clamp_(max=top).to(_torch_int_dtype(to_bits))
     q = np.asarray(q)
     _check_int_range(q, from_bits)
     return np.minimum((q.astype(np.int64) + (1 << shift >> 1)) >> shift, top).astype(int_dtype(to_bits))
@@ -227,8 +182,6 @@ def lsb(q, from_bits: int, to_bits: int):
     """
     shift = _msb_shift(from_bits, to_bits)
     m = msb(q, from_bits, to_bits)
-    if _is_torch(q):
-        return (q.to(torch.int64) - (m.to(torch.int64) << shift)).to(_torch_int_dtype(shift + 1))
     return (np.asarray(q).astype(np.int64) - (m.astype(np.int64) << shift)).astype(int_dtype(shift + 1))
 
 
@@ -241,12 +194,6 @@ def _msb_shift(from_bits: int, to_bits: int) -> int:
 
 
 def _check_int_range(q, bits: int) -> None:
-    if _is_torch(q):
-        if q.is_floating_point() or q.is_complex():
-            raise TypeError(f"expected an integer tensor, got {q.dtype}")
-        if q.numel() and (int(q.min()) < qmin(bits) or int(q.max()) > qmax(bits)):
-            raise ValueError(f"values outside the signed {bits}-bit range")
-        return
     if not np.issubdtype(q.dtype, np.integer):
         raise TypeError(f"expected an integer array, got {q.dtype}")
     if q.size and (int(q.min()) < qmin(bits) or int(q.max()) > qmax(bits)):

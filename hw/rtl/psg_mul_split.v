@@ -1,4 +1,4 @@
-// Split multiplier of the PSG contract, v2 (docs/contracts.md section 1, DESIGN.md section 3).
+// Split multiplier of the PSG contract, v2 (docs/contracts.md section 1).
 //
 //   x = x_msb * 16 + x_lsb   x_msb = min((x + 8) >> 4, 7) int4 in [-8, 7],  x_lsb int5 in [-8, 15]
 //   g = g_msb * 64 + g_lsb   g_msb = min((g + 32) >> 6, 511) int10,         g_lsb int7 in [-32, 63]

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..fabric import BackendUnavailable
 from .errors import BoardError
+from .executors import EXECUTOR_ALIASES, EXECUTORS
 from .manifest import hwh_path_for, load_manifest, sha256_file
 
 
@@ -37,7 +38,9 @@ def register(sub) -> None:
     common(st, "bitstream to load first (board default: the manifest's; sim default: none)")
     st.add_argument("--seed", type=int, default=0)
     st.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one kernel run (default 30)")
-    st.add_argument("--executor", choices=("auto", "csim", "csim-ap", "reference"), default="auto", help="what runs the simulated kernels")
+    st.add_argument("--executor", choices=(*EXECUTORS, *EXECUTOR_ALIASES), default="auto",
+                    help="what runs the simulated kernels: csim (the CPU schedules), csim-tops (the HLS tops; "
+                         "csim-ap is its old name) or reference")
     st.set_defaults(func=_selftest)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from ..contract import RETURN_CODES
 from . import regmap
 from .errors import BoardError, KernelError, KernelTimeout
 
@@ -39,7 +40,7 @@ class KernelRunner:
         self._wait()
         code = _signed32(self.mmio.read(self.regs["ap_return"].offset))
         if code != 0:
-            name = regmap.RETURN_CODES.get(code, "unknown code")
+            name = RETURN_CODES.get(code, "unknown code")
             raise KernelError(f"{self.top} returned {code} ({name}) for {scalars}: the kernel refused these arguments")
         outs = {}
         for r in self.regs.values():

@@ -3,36 +3,35 @@
 An executor gets the kernel's top, its argument registers (DDR addresses and scalars) and the DDR,
 and does what the HLS top does: check the scalars (returning E2_BAD_SHAPE / E2_BAD_ARG without
 touching memory), read its input buffers and write its output buffers in the layouts of
-``layouts.py``. ``csim`` runs the HLS C++ itself (the csim library); ``reference`` runs the numpy
-golden model and writes memory the way the top does.
+``layouts.py``. ``csim-tops`` runs the HLS tops' C++ itself and ``csim`` the CPU schedules of the same
+sums (the csim library, ``fabric/csim_lib.py``); ``reference`` runs the numpy golden model and writes
+memory the way the top does.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import regmap
-from .layouts import Shape, buffer_specs
-
-E2_OK = 0
-E2_BAD_SHAPE = 1
-E2_BAD_ARG = 2
+from ..contract import (
+    BETA_Q_MAX, E2_BAD_ARG, E2_BAD_SHAPE, E2_OK, KERNEL_SIZES, MODES, STRIDES, TOP_MAX_HW, ConvShape,
+)
+from .layouts import buffer_specs
 
 
 def check_scalars(kernel: str, a: dict) -> int:
     """The return code of the HLS top for these scalar arguments (hls/src/*.cpp checks the same)."""
-    if min(a["n"], a["c"], a["o"], a["h"], a["wd"]) < 1 or max(a["h"], a["wd"]) > regmap.MAX_HW:
+    if min(a["n"], a["c"], a["o"], a["h"], a["wd"]) < 1 or max(a["h"], a["wd"]) > TOP_MAX_HW:
         return E2_BAD_SHAPE
-    if a["k"] not in (1, 3) or a["stride"] not in (1, 2):
+    if a["k"] not in KERNEL_SIZES or a["stride"] not in STRIDES:
         return E2_BAD_ARG
-    if kernel == "conv_bwd_weight_psg" and (not 0 <= a["beta_q"] <= 1 << 16 or a["mode"] not in regmap.MODES.values()):
+    if kernel == "conv_bwd_weight_psg" and (not 0 <= a["beta_q"] <= BETA_Q_MAX or a["mode"] not in MODES.values()):
         return E2_BAD_ARG
     return E2_OK
 
 
-def map_buffers(kernel: str, args: dict, view) -> tuple[Shape, dict[str, np.ndarray]]:
+def map_buffers(kernel: str, args: dict, view) -> tuple[ConvShape, dict[str, np.ndarray]]:
     """Typed views of the DDR buffers the top's address registers point at."""
-    s = Shape(args["n"], args["c"], args["h"], args["wd"], args["o"], args["k"], args["stride"])
+    s = ConvShape(kernel, args["n"], args["c"], args["o"], args["h"], args["wd"], args["k"], args["stride"])
     arrays = {}
     for spec in buffer_specs(kernel):
         raw = view(args[spec.name], spec.nbytes(s), f"{kernel}.{spec.name}")
@@ -59,9 +58,9 @@ class ReferenceExecutor:
             b["y"][...] = self.fab.conv_fwd(b["x"].copy(), b["w"].copy(), s.stride)
             return E2_OK, {}
         if kernel == "conv_bwd_data":
-            b["gx"][...] = self.fab.conv_bwd_data(b["gy"].copy(), b["w"].copy(), s.stride, (s.h, s.wd))
+            b["gx"][...] = self.fab.conv_bwd_data(b["gy"].copy(), b["w"].copy(), s.stride, (s.h, s.w))
             return E2_OK, {}
-        mode = "full" if args["mode"] == regmap.MODES["full"] else "psg"
+        mode = "full" if args["mode"] == MODES["full"] else "psg"
         r = self.fab.conv_bwd_weight_psg(b["x"].copy(), b["gy"].copy(), s.k, s.stride, args["beta_q"], mode)
         b["sign"][...] = r.sign
         if mode == "full":
@@ -76,14 +75,18 @@ class ReferenceExecutor:
         return E2_OK, {"predicted": r.predicted, "max_abs_msb": r.max_abs_msb}
 
 
-EXECUTORS = ("auto", "csim", "csim-ap", "reference")
+# executor -> the csim program it runs (None: not the csim library)
+EXECUTOR_PROGRAMS = {"auto": "cpu", "csim": "cpu", "csim-tops": "tops", "reference": None}
+EXECUTORS = tuple(EXECUTOR_PROGRAMS)
+EXECUTOR_ALIASES = {"csim-ap": "csim-tops"}  # the name from before the programs were named for what they are
 
 
 def get_executor(name: str = "auto"):
-    """``auto``: the csim library where it builds here (g++), else the reference model."""
+    """``auto``: the csim library's CPU schedules where it builds here (g++), else the reference model."""
     if not isinstance(name, str):
         return name  # an executor object
-    if name not in EXECUTORS:
+    name = EXECUTOR_ALIASES.get(name, name)
+    if name not in EXECUTOR_PROGRAMS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {name!r}")
     if name == "reference":
         return ReferenceExecutor()
@@ -91,7 +94,7 @@ def get_executor(name: str = "auto"):
     from .csim_executor import CsimExecutor
 
     try:
-        return CsimExecutor("ap" if name == "csim-ap" else "fast")
+        return CsimExecutor(EXECUTOR_PROGRAMS[name])
     except BackendUnavailable:
         if name != "auto":
             raise

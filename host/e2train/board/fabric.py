@@ -21,23 +21,15 @@ import time
 import numpy as np
 
 from .. import fixed
-from ..fabric.base import Fabric, FabricError, PsgResult
-from ..fabric.bounds import ConvShape, accumulator_bounds
+from ..contract import KERNELS, MODES, TOP_MAX_HW, ConvShape
+from ..fabric.base import Fabric, PsgResult
 from . import regmap
 from .driver import KernelRunner
 from .errors import BitstreamError
-from .layouts import Shape, buffer_specs, check_array
+from .layouts import buffer_specs, check_array
 from .manifest import Manifest, load_manifest, verify_bitstream
 
 DEFAULT_TIMEOUT_S = 30.0
-
-# accumulators (fabric.bounds) each kernel fills; the PL would wrap where the worst case does not fit
-ACCUMULATORS = {
-    ("conv_fwd", None): ("forward",),
-    ("conv_bwd_data", None): ("backward_data",),
-    ("conv_bwd_weight_psg", "full"): ("weight_full",),
-    ("conv_bwd_weight_psg", "psg"): ("weight_full", "weight_msb"),
-}
 
 
 class PynqFabric(Fabric):
@@ -45,6 +37,10 @@ class PynqFabric(Fabric):
     # The three kernels are separate IP cores with their own HP ports and buffers: calls of different
     # kernels may run at the same time from different threads (e.g. g_x and the weight gradient).
     concurrent = True
+    # The Fabric base class refuses, before anything reaches the board, what the tops cannot hold
+    # (planes beyond their local buffers) or would wrap (a shape whose worst case overflows).
+    max_hw = TOP_MAX_HW
+    wraps = True
 
     def __init__(
         self,
@@ -66,10 +62,10 @@ class PynqFabric(Fabric):
             self.api, self.device, ip_dict = self._open_sim(device, bitfile, verify, api, executor)
         self.timeout = float(timeout)
         self.contract_version = self._check_contract(ip_dict)
-        self.runners = {name: self._runner(name, ip_dict) for name in regmap.KERNELS}
+        self.runners = {name: self._runner(name, ip_dict) for name in KERNELS}
         self._buffers: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()  # the buffer pool and the busy accounting
-        self._kernel_locks = {name: threading.Lock() for name in regmap.KERNELS}  # one run per kernel at a time
+        self._kernel_locks = {name: threading.Lock() for name in KERNELS}  # one run per kernel at a time
         self._active = 0
         self._busy_since = 0.0
         self.busy_s = 0.0  # wall time during which at least one kernel ran (ap_start to ap_done)
@@ -148,7 +144,7 @@ class PynqFabric(Fabric):
         return KernelRunner(self.api, self.device, k.instance, k.base_address, int(ip["addr_range"]), k.top, self.timeout)
 
     # -- buffers ------------------------------------------------------------------------------------
-    def _buffer(self, kernel: str, spec, s: Shape):
+    def _buffer(self, kernel: str, spec, s: ConvShape):
         key = (kernel, spec.name)
         shape = spec.shape(s)
         with self._lock:
@@ -174,29 +170,15 @@ class PynqFabric(Fabric):
                 if self._active == 0:
                     self.busy_s += now - self._busy_since
 
-    @staticmethod
-    def _check_fits(kernel: str, s: Shape, mode: str | None) -> None:
-        """Refuse (before anything reaches the board) what the kernels cannot hold or would wrap."""
-        if max(s.h, s.wd) > regmap.MAX_HW:
-            raise FabricError(
-                f"{kernel}: input {s.h}x{s.wd} exceeds the {regmap.MAX_HW}x{regmap.MAX_HW} planes the kernels are "
-                "built for; run larger layers on another backend"
-            )
-        bounds = accumulator_bounds(ConvShape(kernel, s.n, s.c, s.o, s.h, s.wd, s.k, s.stride))
-        for acc in ACCUMULATORS[(kernel, mode)]:
-            worst, limit = bounds[acc]
-            if worst > limit:
-                raise OverflowError(f"{kernel}: the worst case of {s} ({worst}) exceeds its {acc} accumulator ({limit})")
-
-    def _run(self, kernel: str, s: Shape, inputs: dict[str, np.ndarray], extra: dict | None = None, mode=None):
-        self._check_fits(kernel, s, mode)
+    def _run(self, s: ConvShape, inputs: dict[str, np.ndarray], extra: dict | None = None):
+        kernel = s.name
         with self._kernel_locks[kernel]:
             bufs = {spec.name: self._buffer(kernel, spec, s) for spec in buffer_specs(kernel)}
             for spec in buffer_specs(kernel):
                 if spec.direction == "in":
                     bufs[spec.name][...] = check_array(spec, s, inputs[spec.name])
                     bufs[spec.name].flush()
-            scalars = {"n": s.n, "c": s.c, "h": s.h, "wd": s.wd, "o": s.o, "k": s.k, "stride": s.stride, **(extra or {})}
+            scalars = {**s.scalars(), **(extra or {})}
             self._busy(True)
             try:
                 outs = self.runners[kernel].run(scalars, bufs)
@@ -211,20 +193,19 @@ class PynqFabric(Fabric):
 
     # -- the three kernels --------------------------------------------------------------------------
     def _conv_fwd(self, x, w, k, stride):
-        s = Shape(x.shape[0], x.shape[1], x.shape[2], x.shape[3], w.shape[0], k, stride)
-        res, _ = self._run("conv_fwd", s, {"x": x, "w": w})
+        n, c, h, wd = x.shape
+        res, _ = self._run(ConvShape("conv_fwd", n, c, w.shape[0], h, wd, k, stride), {"x": x, "w": w})
         return res["y"]
 
     def _conv_bwd_data(self, g, w, k, stride, in_hw):
-        s = Shape(g.shape[0], w.shape[1], in_hw[0], in_hw[1], w.shape[0], k, stride)
-        res, _ = self._run("conv_bwd_data", s, {"gy": g, "w": w})
+        s = ConvShape("conv_bwd_data", g.shape[0], w.shape[1], w.shape[0], in_hw[0], in_hw[1], k, stride)
+        res, _ = self._run(s, {"gy": g, "w": w})
         return res["gx"]
 
     def _conv_bwd_weight_psg(self, x, g, k, stride, beta_q, mode):
-        s = Shape(x.shape[0], x.shape[1], x.shape[2], x.shape[3], g.shape[1], k, stride)
-        res, outs = self._run(
-            "conv_bwd_weight_psg", s, {"x": x, "gy": g}, {"beta_q": beta_q, "mode": regmap.MODES[mode]}, mode
-        )
+        n, c, h, wd = x.shape
+        s = ConvShape("conv_bwd_weight_psg", n, c, g.shape[1], h, wd, k, stride)
+        res, outs = self._run(s, {"x": x, "gy": g}, {"beta_q": beta_q, "mode": MODES[mode]})
         if mode == "full":
             return PsgResult(sign=res["sign"], predicted=0, mode="full", g_full=res["g_full"])
         # g_full holds phase-2 results only where the prediction was not confident: not returned.

@@ -11,28 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fabric.base import out_size
-
-
-@dataclass(frozen=True)
-class Shape:
-    """The scalar arguments every top takes: batch, channels in, height, width, channels out, k, stride."""
-
-    n: int
-    c: int
-    h: int
-    wd: int
-    o: int
-    k: int
-    stride: int
-
-    @property
-    def ho(self) -> int:
-        return out_size(self.h, self.k, self.stride)
-
-    @property
-    def wo(self) -> int:
-        return out_size(self.wd, self.k, self.stride)
+from ..contract import KERNELS, ConvShape
 
 
 @dataclass(frozen=True)
@@ -40,12 +19,12 @@ class BufferSpec:
     name: str
     dtype: np.dtype
     direction: str  # "in": the host writes it and flushes; "out": the kernel writes it and the host invalidates
-    dims: str  # which Shape fields give the array's shape, e.g. "n c h wd"
+    dims: str  # which ConvShape fields give the array's shape, e.g. "n c h w"
 
-    def shape(self, s: Shape) -> tuple[int, ...]:
+    def shape(self, s: ConvShape) -> tuple[int, ...]:
         return tuple(getattr(s, d) for d in self.dims.split())
 
-    def nbytes(self, s: Shape) -> int:
+    def nbytes(self, s: ConvShape) -> int:
         return int(np.prod(self.shape(s))) * np.dtype(self.dtype).itemsize
 
 
@@ -56,25 +35,23 @@ def _b(name, dtype, direction, dims) -> BufferSpec:
 # kernel -> its buffers, in the order of the top's pointer arguments.
 BUFFERS: dict[str, tuple[BufferSpec, ...]] = {
     "conv_fwd": (
-        _b("x", np.int8, "in", "n c h wd"),
+        _b("x", np.int8, "in", "n c h w"),
         _b("w", np.int8, "in", "o c k k"),
         _b("y", np.int32, "out", "n o ho wo"),
     ),
     "conv_bwd_data": (
         _b("gy", np.int16, "in", "n o ho wo"),
         _b("w", np.int8, "in", "o c k k"),
-        _b("gx", np.int64, "out", "n c h wd"),
+        _b("gx", np.int64, "out", "n c h w"),
     ),
     "conv_bwd_weight_psg": (
-        _b("x", np.int8, "in", "n c h wd"),
+        _b("x", np.int8, "in", "n c h w"),
         _b("gy", np.int16, "in", "n o ho wo"),
         _b("sign", np.int8, "out", "o c k k"),
         _b("g_full", np.int64, "out", "o c k k"),
         _b("g_msb", np.int32, "out", "o c k k"),
     ),
 }
-
-KERNELS = tuple(BUFFERS)
 
 
 def buffer_specs(kernel: str) -> tuple[BufferSpec, ...]:
@@ -84,7 +61,7 @@ def buffer_specs(kernel: str) -> tuple[BufferSpec, ...]:
         raise ValueError(f"unknown kernel {kernel!r}; the fabric has {', '.join(KERNELS)}") from None
 
 
-def check_array(spec: BufferSpec, s: Shape, a: np.ndarray) -> np.ndarray:
+def check_array(spec: BufferSpec, s: ConvShape, a: np.ndarray) -> np.ndarray:
     """The array the kernel expects for ``spec`` under shape ``s``, contiguous; a clear error otherwise."""
     want = spec.shape(s)
     if a.dtype != spec.dtype or a.shape != want:

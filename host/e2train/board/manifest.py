@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import fixed
+from ..contract import KERNELS
 from . import regmap
 from .errors import BitstreamError
 from .hwh import read_hwh
@@ -103,7 +104,7 @@ def load_manifest(path: str | Path | None = None, check_contract: bool = True) -
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise BitstreamError(f"bitstream manifest {path} is malformed ({type(exc).__name__}: {exc})") from None
-    missing = set(regmap.KERNELS) - set(kernels)
+    missing = set(KERNELS) - set(kernels)
     if missing:
         raise BitstreamError(f"bitstream manifest {path} lists no IP for {', '.join(sorted(missing))}")
     if m.regmap_version != regmap.REGMAP_VERSION:

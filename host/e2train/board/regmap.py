@@ -1,5 +1,7 @@
 """Register maps of the three HLS kernel tops (hls/src/*.cpp), as Vitis HLS lays out their s_axilite
-control interface; the board driver programs exactly these offsets.
+control interface; the board driver programs exactly these offsets. At the end: the contract version
+register of the overlay, and the map of the hand-written PSG engine (hw/rtl), which its cocotb
+testbench (sim/tb_psg_engine.py) reads from here.
 
 Vitis HLS (ap_ctrl_hs on the s_axilite bundle, 64-bit m_axi addresses, the Vivado IP flow):
 
@@ -20,6 +22,9 @@ installed) these maps against the generated ``x<top>_hw.h``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+
+from ..contract import KERNELS, MODES, TOP_MAX_HW
 
 CTRL = 0x00
 GIE = 0x04
@@ -38,9 +43,6 @@ IRQ_DONE = 1 << 0
 IRQ_READY = 1 << 1
 # bit of an output's control word
 AP_VLD = 1 << 0
-
-# values of the ap_return register (hls/include/e2_types.h)
-RETURN_CODES = {0: "ok", 1: "bad shape (beyond the 32 x 32 local buffers)", 2: "bad argument (k, stride, mode, beta_q)"}
 
 SIZES = {"return": 8, "scalar": 8, "pointer": 12, "output": 8}
 
@@ -103,7 +105,7 @@ BUFFERS = {
 }
 
 SCALARS = {
-    "n": "batch N", "c": "input channels C", "h": "input height H (<= 32)", "wd": "input width W (<= 32)",
+    "n": "batch N", "c": "input channels C", "h": f"input height H (<= {TOP_MAX_HW})", "wd": f"input width W (<= {TOP_MAX_HW})",
     "o": "output channels O", "k": "kernel size, 1 or 3", "stride": "1 or 2",
     "beta_q": "PSG threshold, Q0.16 in [0, 65536]", "mode": "0 psg, 1 full",
     "predicted": "weights that took the predicted sign", "max_abs_msb": "largest magnitude of G_msb",
@@ -180,13 +182,9 @@ def markdown() -> str:
 # Version of the maps of this module; bitstreams/manifest.json records the one its bitstream was built
 # from. 2: the contract version register (CONTRACT_REGISTER) joined the kernel tops.
 REGMAP_VERSION = 2
-# The contract's kernels and the HLS top that implements each.
-KERNEL_TOPS = {"conv_fwd": "conv_fwd_top", "conv_bwd_data": "conv_bwd_data_top", "conv_bwd_weight_psg": "conv_bwd_weight_psg_top"}
-KERNELS = tuple(KERNEL_TOPS)
-# Largest input plane of the tops' local buffers (MAX_HW in hls/include/e2_types.h).
-MAX_HW = 32
-# The ``mode`` register of conv_bwd_weight_psg_top (MODE_PSG / MODE_FULL in hls/include/e2_types.h).
-MODES = {"psg": 0, "full": 1}
+# The contract's kernels (e2train.contract, which also holds the tops' plane limit, the codes of the
+# mode register and of ap_return) and the HLS top that implements each.
+KERNEL_TOPS = {kernel: f"{kernel}_top" for kernel in KERNELS}
 
 
 @dataclass(frozen=True)
@@ -234,3 +232,66 @@ def contract_register_markdown() -> str:
         f"Address range 0x{r.base_address:08X} - 0x{r.base_address + r.address_range - 1:08X}; the GPIO's other registers",
         "(GPIO_TRI at 0x04, its interrupt registers) are not used.",
     ]) + "\n"
+
+
+# -- the hand-written PSG weight-gradient engine (hw/rtl/psg_wgrad_engine.v; docs/register-map.md) ------
+
+# Version of the engine's map, CONFIG1[31:24]. 3: CONTRACT_VERSION added; 2: KD.
+ENGINE_REGMAP_VERSION = 3
+
+
+class EngineReg(IntEnum):
+    """Byte offsets of the engine's control registers; the 64-bit counters are two words, low first.
+    CTRL, GIE, IER and ISR are laid out as an HLS block's (the bits above: AP_START ..., IRQ_DONE ...)."""
+
+    CTRL = CTRL
+    GIE = GIE
+    IER = IER
+    ISR = ISR
+    MODE = 0x10
+    N_OUT = 0x18
+    N_K = 0x20
+    N_STEPS = 0x28
+    BETA_Q = 0x30
+    MAX_IN = 0x38
+    MAX_ABS_MSB = 0x40
+    PREDICTED = 0x48
+    STATUS = 0x50
+    CONTRACT_VERSION = 0x54
+    CYCLES = 0x58
+    MSB_MACS = 0x60
+    CORR_MACS = 0x68
+    UNCONFIDENT = 0x70
+    PHASE2_LEN = 0x74
+    CONFIG0 = 0x78
+    CONFIG1 = 0x7C
+
+
+ENGINE_COUNTERS = (EngineReg.CYCLES, EngineReg.MSB_MACS, EngineReg.CORR_MACS)  # 64 bit
+
+
+class EngineStatus(IntFlag):
+    """Bits of STATUS ([31:24] holds the sequencer state, for debugging)."""
+
+    PASS2_WAIT = 1 << 0  # send the two streams again
+    ARG_ERROR = 1 << 1
+    FRAME_ERROR = 1 << 2
+    PASS2_SKIPPED = 1 << 3  # every weight was confident
+    DIAGONAL = 1 << 4  # the job uses the diagonal mapping of the PEs
+
+
+# MODE: the contract's two modes of conv_bwd_weight_psg and the engine's own pass that only finds a
+# tile's max |G_msb| (a layer split into tiles runs it first).
+ENGINE_MODES = {**MODES, "probe": 2}
+
+# CONFIG0 / CONFIG1 fields: name -> (register, lowest bit, width); "version" is ENGINE_REGMAP_VERSION.
+ENGINE_CONFIG = {
+    "P": (EngineReg.CONFIG0, 0, 8), "OMAX": (EngineReg.CONFIG0, 8, 8), "KMAX": (EngineReg.CONFIG0, 16, 16),
+    "XPB": (EngineReg.CONFIG1, 0, 8), "GPB": (EngineReg.CONFIG1, 8, 8), "KD": (EngineReg.CONFIG1, 16, 8),
+    "version": (EngineReg.CONFIG1, 24, 8),
+}
+
+
+def decode_engine_config(words: dict[int, int]) -> dict[str, int]:
+    """The build parameters from the CONFIG0 and CONFIG1 words (offset -> value)."""
+    return {name: (words[reg] >> low) & ((1 << width) - 1) for name, (reg, low, width) in ENGINE_CONFIG.items()}

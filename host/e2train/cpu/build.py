@@ -2,9 +2,9 @@
 
 Two variants of the one source: ``native`` (-march=native: AVX2 / VNNI paths where the CPU has them,
 the plain C++ loops where it lacks AVX2) and ``portable`` (-DE2CPU_PORTABLE, the baseline x86-64 or
-whatever the compiler targets: plain C++ only). The key of a build is a sha256 over the compiler's
-version, the flags and the source, stored beside the library as the csim library's is
-(``e2train.fabric.csim_build``); a changed source or flag rebuilds it. Nothing built is committed.
+whatever the compiler targets: plain C++ only). A build lands in the per-user cache of the csim
+library (``e2train.fabric.csim_build.cache_dir``) under a key over the compiler's version, the flags
+(with what -march=native means on this CPU) and the source; a changed source, flag or CPU builds anew.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..fabric.csim_build import BuildError, _install, _Lock, _run, _up_to_date, compiler
+from ..fabric.csim_build import BuildError, _cached, _Lock, _mark_used, _run, cache_dir, compiler, native_target
 
-SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
-BUILD = Path(__file__).resolve().parent / "build"
+SOURCE_DIR = Path(__file__).resolve().parent / "csrc"  # package data: a wheel carries it
 VARIANTS = ("native", "portable")
 
 
@@ -40,29 +39,30 @@ def _key(cxx: str, variant: str) -> str:
     h = hashlib.sha256()
     h.update(subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout.encode())
     h.update(" ".join(flags(variant)).encode())
+    h.update(native_target(cxx, flags(variant)).encode())
     for p in sources():
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()
 
 
-def library_path(variant: str) -> Path:
-    return BUILD / f"libe2cpu_{variant}.so"
+def library_path(variant: str, cxx: str | None = None) -> Path:
+    """Where the build of ``variant`` for the current sources, flags and CPU lives in the cache."""
+    return _cached(f"libe2cpu_{variant}", _key(cxx or compiler(), variant), ".so")
 
 
 def build_library(variant: str = "native", force: bool = False) -> Path:
-    """Build ``build/libe2cpu_<variant>.so`` unless it is up to date; returns its path (BuildError if not)."""
+    """Build ``libe2cpu_<variant>`` into the cache unless it is there; returns its path (BuildError if not)."""
     cxx = compiler()
-    key = _key(cxx, variant)
-    target = library_path(variant)
-    with _Lock(BUILD / ".lock"):
-        if not force and _up_to_date(target, key):
-            return target
-        with tempfile.TemporaryDirectory(dir=BUILD) as tmp:
-            out = Path(tmp) / target.name
-            _run([cxx, *flags(variant), str(SOURCE_DIR / "e2cpu.cpp"), "-o", str(out)])
-            _install(out, target, key)
+    target = library_path(variant, cxx)
+    with _Lock(cache_dir() / ".lock"):
+        if force or not target.is_file():
+            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+                out = Path(tmp) / target.name
+                _run([cxx, *flags(variant), str(SOURCE_DIR / "e2cpu.cpp"), "-o", str(out)])
+                os.replace(out, target)
+        _mark_used(target)
     return target
 
 
-__all__ = ["BUILD", "BuildError", "VARIANTS", "build_library", "flags", "library_path"]
+__all__ = ["BuildError", "VARIANTS", "build_library", "flags", "library_path"]

@@ -1,4 +1,4 @@
-"""The energy model (DESIGN.md section 6): operation and traffic counts per layer and phase at their bit
+"""The energy model (docs/energy.md): operation and traffic counts per layer and phase at their bit
 widths, energy tables (Horowitz 45 nm, ZedBoard estimates, TOML-calibrated), run reports, Table 3."""
 
 from .counts import PHASES, PhaseCount, Schedule, layer_counts, model_convs, network_counts

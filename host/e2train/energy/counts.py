@@ -27,9 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..fabric.bounds import ConvShape
-
-PHASES = ("forward", "backward_data", "backward_weight")
+from ..contract import PHASES, ConvShape
 PRECISIONS = ("fp32", "fixed8", "psg")
 
 
@@ -129,15 +127,9 @@ def network_counts(convs: list[ConvShape], sched: Schedule) -> list[PhaseCount]:
 
 def model_convs(model: str, batch: int = 128, image: int = 32) -> list[ConvShape]:
     """Conv shapes of ``resnetN`` (CIFAR, 6n+2) or ``mobilenetv2``."""
-    from ..fabric.bounds import mobilenetv2_cifar_convs, resnet_cifar_convs
+    from ..fabric.bounds import mobilenetv2_cifar_convs, parse_model_name, resnet_cifar_convs
 
-    m = model.lower().replace("-", "").replace("_", "")
-    if m.startswith("resnet"):
-        try:
-            depth = int(m[len("resnet"):])
-        except ValueError:
-            raise ValueError(f"cannot read a depth from model {model!r}") from None
+    arch, depth = parse_model_name(model)
+    if arch == "resnet":
         return resnet_cifar_convs(depth, batch, image)
-    if m in ("mobilenetv2", "mobilenet"):
-        return mobilenetv2_cifar_convs(batch, image)
-    raise ValueError(f"unknown model {model!r} (resnetN with N = 6n+2, or mobilenetv2)")
+    return mobilenetv2_cifar_convs(batch, image)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib
 
-from .base import BETA_Q_MAX, KERNEL_SIZES, PSG_MODES, STRIDES, Fabric, FabricError, PsgResult, out_size
+from ..contract import BETA_Q_MAX, KERNEL_SIZES, PSG_MODES, STRIDES, out_size
+from .base import Fabric, FabricError, PsgResult
 
 # name -> (module, class); modules load on first use so that a backend's toolchain is needed only by it.
 BACKENDS = {

@@ -2,7 +2,10 @@
 
 Every backend (reference, csim, torch, pynq) subclasses :class:`Fabric` and implements the three
 ``_conv_*`` hooks; the public methods here validate the arguments once, with one set of error
-messages, so that a wrong dtype or shape fails the same way whichever backend runs.
+messages, so that a wrong dtype or shape fails the same way whichever backend runs. A backend whose
+kernels hold planes only up to a size (``max_hw``) or accumulate in the contract's fixed widths
+without a check of their own (``wraps``: the C++ and the PL would wrap) is also held to those limits
+here, before anything runs. The ranges come from ``e2train.contract``.
 """
 
 from __future__ import annotations
@@ -12,10 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KERNEL_SIZES = (1, 3)
-STRIDES = (1, 2)
-PSG_MODES = ("psg", "full")
-BETA_Q_MAX = 1 << 16  # beta is Q0.16; 65536 means beta = 1.0
+from ..contract import BETA_Q_MAX, KERNEL_SIZES, PSG_MODES, STRIDES, ConvShape, accumulators_of, out_size
+from .bounds import accumulator_bounds
 
 
 @dataclass
@@ -44,12 +45,6 @@ class PsgResult:
     @property
     def predicted_ratio(self) -> float:
         return self.predicted / self.total if self.total else 0.0
-
-
-def out_size(size: int, k: int, stride: int) -> int:
-    """Output height or width of a convolution with zero padding (k - 1) / 2."""
-    pad = (k - 1) // 2
-    return (size + 2 * pad - k) // stride + 1
 
 
 class FabricError(ValueError):
@@ -94,6 +89,16 @@ class Fabric(abc.ABC):
     """The three convolution kernels of the contract; numpy arrays in and out."""
 
     name = "abstract"
+    # Largest input height and width the kernels hold (None: any); an instance may set its own.
+    max_hw: int | None = None
+    # True where the kernels accumulate in the contract's widths and would wrap on overflow: a shape
+    # whose worst case does not fit is then refused up front (reference and torch check the result).
+    wraps = False
+
+    @property
+    def label(self) -> str:
+        """The backend as error messages name it."""
+        return self.name
 
     def conv_fwd(self, x: np.ndarray, w: np.ndarray, stride: int = 1) -> np.ndarray:
         """int8 x [N,C,H,W], int8 w [O,C,k,k] -> int32 [N,O,H',W'] (zero padding (k-1)/2)."""
@@ -104,6 +109,8 @@ class Fabric(abc.ABC):
             raise FabricError(f"x has {x.shape[1]} channels but w expects {w.shape[1]} (x {x.shape}, w {w.shape})")
         _check_nonempty(x.shape, "x")
         _check_nonempty(w.shape, "w")
+        n, c, h, wd = x.shape
+        self._check_limits(ConvShape("conv_fwd", n, c, w.shape[0], h, wd, k, s))
         return self._conv_fwd(np.ascontiguousarray(x), np.ascontiguousarray(w), k, s)
 
     def conv_bwd_data(self, g: np.ndarray, w: np.ndarray, stride: int, in_hw) -> np.ndarray:
@@ -121,6 +128,7 @@ class Fabric(abc.ABC):
             )
         _check_nonempty(g.shape, "g")
         _check_nonempty(w.shape, "w")
+        self._check_limits(ConvShape("conv_bwd_data", g.shape[0], w.shape[1], w.shape[0], h, wd, k, s))
         return self._conv_bwd_data(np.ascontiguousarray(g), np.ascontiguousarray(w), k, s, (h, wd))
 
     def conv_bwd_weight_psg(
@@ -142,7 +150,27 @@ class Fabric(abc.ABC):
             raise FabricError(f"g spatial size {g.shape[2:]} does not match x {x.shape} with k={k}, stride={s} (expected {expect})")
         _check_nonempty(x.shape, "x")
         _check_nonempty(g.shape, "g")
+        n, c, h, wd = x.shape
+        self._check_limits(ConvShape("conv_bwd_weight_psg", n, c, g.shape[1], h, wd, k, s), mode)
         return self._conv_bwd_weight_psg(np.ascontiguousarray(x), np.ascontiguousarray(g), k, s, int(beta_q), mode)
+
+    def _check_limits(self, shape: ConvShape, mode: str | None = None) -> None:
+        """Refuse what this backend's kernels cannot hold (planes) or would wrap (accumulators)."""
+        top = self.max_hw
+        if top is not None and max(shape.h, shape.w) > top:
+            raise FabricError(
+                f"{self.label} {shape.name}: input {shape.h}x{shape.w} exceeds the {top}x{top} planes the kernels "
+                f"are built for (the backend holds inputs up to {top}x{top}); run larger layers on another backend"
+            )
+        if not self.wraps:
+            return
+        bounds = accumulator_bounds(shape)
+        for acc in accumulators_of(shape.name, mode):
+            worst, limit = bounds[acc]
+            if worst > limit:
+                raise OverflowError(
+                    f"{self.label} {shape.name}: the worst case of {shape} ({worst}) exceeds its {acc} accumulator ({limit})"
+                )
 
     @staticmethod
     def _check_in_hw(in_hw):

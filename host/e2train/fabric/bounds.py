@@ -8,38 +8,11 @@ shape only: this is a proof over all inputs, not a sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from functools import lru_cache
 
 from .. import fixed
-from .base import out_size
-
-
-@dataclass(frozen=True)
-class ConvShape:
-    """One convolution the fabric runs: input [n, c, h, w], weights [o, c, k, k]."""
-
-    name: str
-    n: int
-    c: int
-    o: int
-    h: int
-    w: int
-    k: int
-    stride: int
-
-    @property
-    def ho(self) -> int:
-        return out_size(self.h, self.k, self.stride)
-
-    @property
-    def wo(self) -> int:
-        return out_size(self.w, self.k, self.stride)
-
-    @property
-    def macs(self) -> int:
-        """Multiply-accumulates of one forward pass (backward-data and weight-gradient do as many)."""
-        return self.n * self.o * self.ho * self.wo * self.c * self.k * self.k
+from ..contract import ACCUMULATORS, ConvShape, out_size
 
 
 @lru_cache(maxsize=None)
@@ -71,15 +44,6 @@ def accumulator_terms(s: ConvShape) -> dict[str, int]:
     }
 
 
-# kernel -> (operand widths, accumulator width)
-ACCUMULATORS = {
-    "forward": ((fixed.X_BITS, fixed.W_BITS), fixed.ACC_FWD_BITS),
-    "backward_data": ((fixed.G_BITS, fixed.W_BITS), fixed.ACC_BWD_BITS),
-    "weight_full": ((fixed.X_BITS, fixed.G_BITS), fixed.ACC_BWD_BITS),
-    "weight_msb": ((fixed.X_MSB_BITS, fixed.G_MSB_BITS), fixed.ACC_MSB_BITS),
-}
-
-
 def accumulator_bounds(s: ConvShape) -> dict[str, tuple[int, int]]:
     """kernel -> (worst-case |accumulator|, the largest value its accumulator holds)."""
     terms = accumulator_terms(s)
@@ -87,6 +51,21 @@ def accumulator_bounds(s: ConvShape) -> dict[str, tuple[int, int]]:
         kern: (terms[kern] * product_bound(*widths), fixed.qmax(acc_bits))
         for kern, (widths, acc_bits) in ACCUMULATORS.items()
     }
+
+
+def parse_model_name(name: str) -> tuple[str, int | None]:
+    """("resnet", depth) for ``resnet<N>`` or ("mobilenetv2", None); case, "-" and "_" do not matter
+    ("ResNet-20"), and "mobilenet" is MobileNetV2. The one reading of a model name (build_model, the
+    energy model)."""
+    m = name.lower().replace("-", "").replace("_", "")
+    resnet = re.fullmatch(r"resnet(\d+)", m)
+    if resnet:
+        return "resnet", int(resnet.group(1))
+    if m in ("mobilenetv2", "mobilenet"):
+        return "mobilenetv2", None
+    raise ValueError(
+        f"unknown architecture {name!r}; use resnet<6n+2> (resnet20, resnet38, resnet74, resnet110) or mobilenetv2"
+    )
 
 
 def resnet_cifar_convs(depth: int, batch: int = 128, image: int = 32) -> list[ConvShape]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fixed
-from .base import Fabric, PsgResult, out_size
+from ..contract import out_size
+from .base import Fabric, PsgResult
 from .psg_rule import psg_confident, psg_sign
 
 _FLOAT_EXACT = 1 << 53

@@ -8,7 +8,8 @@ from typing import Callable
 import numpy as np
 
 from .. import fixed
-from .base import Fabric, out_size
+from ..contract import out_size
+from .base import Fabric
 from .reference import ReferenceFabric
 
 # (N, C, O, H, k, stride): a 3x3 layer, a strided 3x3 layer, a 1x1 projection shortcut.
@@ -44,7 +45,7 @@ def edge_operands(rng: np.random.Generator, shape, dtype) -> np.ndarray:
 
 
 def layer_calls(fab: Fabric, s, x, w, g, beta_q: int = 3277):
-    """The three kernels of conv layer ``s`` (a ``bounds.ConvShape``) on operands from random_layer, as
+    """The three kernels of conv layer ``s`` (a ``contract.ConvShape``) on operands from random_layer, as
     calls: conv_fwd, conv_bwd_data, conv_bwd_weight_psg (mode psg). What the benchmarks time."""
     return (
         lambda: fab.conv_fwd(x, w, s.stride),

@@ -21,7 +21,8 @@ import torch
 
 from .. import fixed
 from . import torch_kernels as tk
-from .base import Fabric, out_size
+from ..contract import out_size
+from .base import Fabric
 from .reference import _fit, psg_kernel
 from .torch_engine import TorchEngine
 

@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-import re
-
+from ..fabric.bounds import parse_model_name
 from .base import GATINGS, GatedNet, LayerSpec
 from .convs import CONV_MAKERS, ConvFactory, make_conv_factory, plain_conv, register_conv_maker
 from .mobilenetv2 import CifarMobileNetV2
@@ -16,13 +15,11 @@ from .resnet import CifarResNet
 
 def build_model(arch: str, num_classes: int = 10, conv_factory: ConvFactory = plain_conv, gating: str = "none",
                 sd_final_survival: float = 0.5) -> GatedNet:
-    """``resnet<6n+2>`` or ``mobilenetv2``."""
-    m = re.fullmatch(r"resnet(\d+)", arch)
-    if m:
-        return CifarResNet(int(m.group(1)), num_classes, conv_factory, gating, sd_final_survival)
-    if arch == "mobilenetv2":
-        return CifarMobileNetV2(num_classes, conv_factory, gating, sd_final_survival)
-    raise ValueError(f"unknown architecture {arch!r}; use resnet<6n+2> (resnet20, resnet38, resnet74, resnet110) or mobilenetv2")
+    """``resnet<6n+2>`` or ``mobilenetv2`` (``fabric.bounds.parse_model_name`` reads the name)."""
+    kind, depth = parse_model_name(arch)
+    if kind == "resnet":
+        return CifarResNet(depth, num_classes, conv_factory, gating, sd_final_survival)
+    return CifarMobileNetV2(num_classes, conv_factory, gating, sd_final_survival)
 
 
 def sd_final_survival_for(executed_ratio: float, n_blocks: int) -> float:

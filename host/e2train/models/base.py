@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..fabric.bounds import ConvShape
+from ..contract import ConvShape
 from .convs import ConvFactory
 from .gates import BlockGate, GateRNN, GateState
 from .skip import gathered_residual

@@ -17,9 +17,8 @@ from collections import defaultdict
 
 from torch import nn
 
+from ..contract import PHASES
 from .base import GatedNet, LayerSpec
-
-PHASES = ("forward", "backward_data", "backward_weight")
 
 
 def layer_macs(spec: LayerSpec, inp, out) -> int:
