@@ -23,7 +23,9 @@ class _OpenGate(torch.autograd.Function):
     def backward(ctx, g):
         (b,) = ctx.saved_tensors
         # per-sample dot products <g_n, b_n> as one batched product: no [N,C,H,W] temporary
-        grad_p = torch.bmm(g.reshape(g.shape[0], 1, -1), b.reshape(b.shape[0], -1, 1)).view(-1) if ctx.needs_input_grad[1] else None
+        # (sizes spelled out: a rank of a distributed run may hold zero samples of a block)
+        n, m = g.shape[0], b[0].numel() if b.shape[0] else 0
+        grad_p = torch.bmm(g.reshape(n, 1, m), b.reshape(n, m, 1)).view(-1) if ctx.needs_input_grad[1] else None
         return g, grad_p
 
 
