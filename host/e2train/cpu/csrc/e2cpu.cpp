@@ -269,13 +269,14 @@ void dot_tile(const int16_t *g, long ld, const int16_t *const *t, long L, long c
                 for (int m = 0; m < MR; ++m) acc[m][r] = madd(acc[m][r], gv[m], tv);
             }
         }
+        // unrolled, so that acc[][] is indexed by constants only and stays in registers through the loop
+#pragma GCC unroll 8
         for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 8
             for (int r = 0; r < NR; ++r) out[m * ldo + r] += hsum64(acc[m][r]);
     }
 }
-#if defined(__AVX512VL__)
-const int kTileM = 4, kTileR = 6;  // 24 accumulators, 4 gradient rows, one x row: of 32 registers
-#elif defined(__AVX512VNNI__) || defined(__AVXVNNI__)
+#if defined(__AVX512VNNI__) || defined(__AVXVNNI__)  // (4 x 6 with AVX-512VL's 32 registers: g++ spills, slower)
 const int kTileM = 3, kTileR = 4;  // 12 accumulators, 3 gradient rows, one x row: 16 registers
 #else
 const int kTileM = 2, kTileR = 6;  // 12 accumulators, 2 gradient rows, one x row, one product
