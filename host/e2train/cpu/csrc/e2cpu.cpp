@@ -162,11 +162,15 @@ void to_frame(int h, int w, const Frame &fr, long pstride, T *dst, F f, int k = 
 // pairs: planes of channel pairs (two int16 in an int32 lane), base[j]: where term j (a pair at a tap)
 // starts, w[j * ldw + m]: the term's weight pair for output row m. Each loaded input vector feeds MR rows.
 #ifdef E2CPU_AVX2
+// VNNI written out: from the intrinsic g++ 12 copies every accumulator into a fresh register and back
+// (and reloads operands to make room); the tied operand keeps each in place.
 inline __m256i madd(__m256i acc, __m256i a, __m256i b) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-    return _mm256_dpwssd_epi32(acc, a, b);
+    asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
 #elif defined(__AVXVNNI__)
-    return _mm256_dpwssd_avx_epi32(acc, a, b);
+    asm("{vex} vpdpwssd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
+    return acc;
 #else
     return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
 #endif
@@ -276,7 +280,9 @@ void dot_tile(const int16_t *g, long ld, const int16_t *const *t, long L, long c
             for (int r = 0; r < NR; ++r) out[m * ldo + r] += hsum64(acc[m][r]);
     }
 }
-#if defined(__AVX512VNNI__) || defined(__AVXVNNI__)  // (4 x 6 with AVX-512VL's 32 registers: g++ spills, slower)
+#if defined(__AVX512VL__)
+const int kTileM = 4, kTileR = 6;  // 24 accumulators, 4 gradient rows, one x row: of the 32 registers
+#elif defined(__AVX512VNNI__) || defined(__AVXVNNI__)
 const int kTileM = 3, kTileR = 4;  // 12 accumulators, 3 gradient rows, one x row: 16 registers
 #else
 const int kTileM = 2, kTileR = 6;  // 12 accumulators, 2 gradient rows, one x row, one product
@@ -321,23 +327,23 @@ void store(void *out, int kind, long at, const Acc *v, long count, double scale)
 
 // out[at + i * step] for i < count: v[i] (v null: 0) as int64 (kind 0), or v[i] * 2^e into float32 (1) or
 // float64 (2): the backward-data results, written straight from the pass's rows.
+template <class Out, class Acc>
+void put_as(Out *d, long step, const Acc *v, long count, double scale, bool exact) {
+    if (!v) {
+        for (long i = 0; i < count; ++i) d[i * step] = 0;
+    } else if (step == 1) {  // contiguous: vectorised
+        for (long i = 0; i < count; ++i) d[i] = exact ? (Out)v[i] : (Out)((double)v[i] * scale);
+    } else {
+        for (long i = 0; i < count; ++i) d[i * step] = exact ? (Out)v[i] : (Out)((double)v[i] * scale);
+    }
+}
+
 template <class Acc>
 void put(void *out, int kind, long at, long step, const Acc *v, long count, double scale) {
     switch (kind) {
-        case 0: {
-            int64_t *d = (int64_t *)out + at;
-            for (long i = 0; i < count; ++i) d[i * step] = v ? v[i] : 0;
-            return;
-        }
-        case 1: {
-            float *d = (float *)out + at;
-            for (long i = 0; i < count; ++i) d[i * step] = v ? (float)((double)v[i] * scale) : 0.0f;
-            return;
-        }
-        default: {
-            double *d = (double *)out + at;
-            for (long i = 0; i < count; ++i) d[i * step] = v ? (double)v[i] * scale : 0.0;
-        }
+        case 0: return put_as((int64_t *)out + at, step, v, count, scale, true);
+        case 1: return put_as((float *)out + at, step, v, count, scale, false);
+        default: return put_as((double *)out + at, step, v, count, scale, false);
     }
 }
 
@@ -373,9 +379,9 @@ int conv_fwd(const int8_t *x, const int8_t *w, void *y, int kind, int e, const S
             for (long p = 0; p < np; ++p) {
                 const int8_t *a = xn + 2 * p * HW, *b = 2 * p + 1 < sh.c ? a + HW : nullptr;
                 if (b)
-                    to_frame(sh.h, sh.w, fr, fr.plane(), pairs + p * F, [&](long i) { return pack(a[i], b[i]); }, k);
+                    to_frame(sh.h, sh.w, fr, fr.plane(), pairs + p * F, [=](long i) { return pack(a[i], b[i]); }, k);
                 else
-                    to_frame(sh.h, sh.w, fr, fr.plane(), pairs + p * F, [&](long i) { return pack(a[i], 0); }, k);
+                    to_frame(sh.h, sh.w, fr, fr.plane(), pairs + p * F, [=](long i) { return pack(a[i], 0); }, k);
             }
             int32_t out[kRows][kLanes];
             for (int o0 = 0; o0 < O; o0 += kRows) {
@@ -443,9 +449,9 @@ int conv_bwd_data(const int16_t *g, const int8_t *w, void *gx, int kind, int e, 
             for (long p = 0; p < np; ++p) {
                 const int16_t *a = gn + 2 * p * P, *b = 2 * p + 1 < O ? a + P : nullptr;
                 if (b)
-                    to_frame(sh.ho(), sh.wo(), gf, F, pairs + p * F, [&](long i) { return pack(a[i], b[i]); });
+                    to_frame(sh.ho(), sh.wo(), gf, F, pairs + p * F, [=](long i) { return pack(a[i], b[i]); });
                 else
-                    to_frame(sh.ho(), sh.wo(), gf, F, pairs + p * F, [&](long i) { return pack(a[i], 0); });
+                    to_frame(sh.ho(), sh.wo(), gf, F, pairs + p * F, [=](long i) { return pack(a[i], 0); });
             }
             const long at = (long)n * C * HW;
             if (cls.size() < (size_t)s * s) put<int32_t>(gx, kind, at, 1, nullptr, C * HW, scale);  // pixels no tap reaches
@@ -548,16 +554,16 @@ int conv_bwd_weight(const int8_t *x, const int16_t *g, int msb, const uint8_t *u
                 for (long o = 0; o < O; ++o) {
                     const int16_t *src = gn + o * P;
                     if (msb)
-                        to_frame(fr.ho, fr.wo, gfr, pl, gs + o * ld + j * pl, [&](long i) { return g_msb(src[i]); });
+                        to_frame(fr.ho, fr.wo, gfr, pl, gs + o * ld + j * pl, [=](long i) { return g_msb(src[i]); });
                     else
-                        to_frame(fr.ho, fr.wo, gfr, pl, gs + o * ld + j * pl, [&](long i) { return src[i]; });
+                        to_frame(fr.ho, fr.wo, gfr, pl, gs + o * ld + j * pl, [=](long i) { return src[i]; });
                 }
                 for (int c = 0; c < sh.c; ++c) {
                     const int8_t *src = xn + (long)c * sh.h * sh.w;
                     if (msb)
-                        to_frame(sh.h, sh.w, fr, ps, xb + c * cs + j * pl, [&](long i) { return x_msb(src[i]); }, k);
+                        to_frame(sh.h, sh.w, fr, ps, xb + c * cs + j * pl, [=](long i) { return x_msb(src[i]); }, k);
                     else
-                        to_frame(sh.h, sh.w, fr, ps, xb + c * cs + j * pl, [&](long i) { return (int16_t)src[i]; }, k);
+                        to_frame(sh.h, sh.w, fr, ps, xb + c * cs + j * pl, [=](long i) { return (int16_t)src[i]; }, k);
                 }
             }
             for (long o = 0; o < O; ++o) std::fill(gs + o * ld + count * pl, gs + (o + 1) * ld, 0);  // a short group
