@@ -1,8 +1,8 @@
 """PSG (predictive sign gradient descent) and the low-precision baselines of E2-Train.
 
 * ``make_conv_factory(**conv_options)``: the quantised convolution (``model.conv =
-  "e2train.psg:make_conv_factory"``), mode ``psg`` or ``fixed8``, running on ``backend`` torch or any
-  fabric (reference, csim, pynq).
+  "e2train.psg:make_conv_factory"``), mode ``psg`` or ``fixed8``, running on ``backend`` auto (the
+  integer cpu engine on a CPU machine, torch with CUDA), cpu, torch or any fabric (reference, csim, pynq).
 * ``optimizer_factory(model, cfg)``: SGD / sign SGD for the conv weights, SWA, the bit-width report
   (``optim.name = "e2train.psg:optimizer_factory"``).
 
@@ -20,13 +20,13 @@ from .quant import EXPONENT_POLICIES
 
 
 def make_conv_factory(mode: str = "psg", beta: float = 0.05, grad_bits: int = 16, exponent: str = "max",
-                      backend: str = "torch", precision: str | None = None, **backend_options):
+                      backend: str = "auto", precision: str | None = None, **backend_options):
     """-> ``factory(in_ch, out_ch, k, stride, name)`` building ``QuantConv2d`` layers that share one engine.
 
-    ``backend``: ``torch`` (the default), ``cpu`` (the integer CPU engine), ``auto`` (the cpu engine on a
-    machine without CUDA where its library builds, else torch; float gradients, ``grad_bits = 0``, take
-    torch), ``torch`` (``precision`` float32 / float64, default: the network's dtype; ``restrict``)
-    or a fabric backend name whose options (e.g. ``device = "sim"`` for pynq) pass through.
+    ``backend``: ``auto`` (the default: the integer cpu engine on a machine without CUDA where its library
+    builds, faster per step than torch there, else torch; float gradients, ``grad_bits = 0``, and the
+    torch-only options take torch), ``cpu`` (the integer CPU engine), ``torch`` (``precision`` float32 /
+    float64, default: the network's dtype; ``restrict``) or a fabric backend name whose options (e.g. ``device = "sim"`` for pynq) pass through.
     ``precision = "float64"`` makes the torch backend give the contract's integers, i.e. train
     bit-identically to the fabric backends.
     """
