@@ -158,6 +158,45 @@ void to_frame(int h, int w, const Frame &fr, long pstride, T *dst, F f, int k = 
     }
 }
 
+#ifdef E2CPU_AVX2
+inline __m256i load16(const int8_t *p) { return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p)); }
+inline __m256i load16(const int16_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+#endif
+
+// The planes of a channel pair (a, b; b null: zeros) into one plane of pairs, as to_frame writes them;
+// at stride 1 each row is interleaved 16 values at a time (the generic fill stays scalar there).
+template <class S>
+void pair_frame(const S *a, const S *b, int h, int w, const Frame &fr, long pstride, int32_t *dst, int k) {
+    int x0 = 0;
+#ifdef E2CPU_AVX2
+    if (fr.s == 1) {
+        for (int y = 0; y < h; ++y) {
+            int32_t *row = dst + (long)(y + fr.pad) * fr.wq + fr.pad;
+            const long at = (long)y * w;
+            for (int x = 0; x + 16 <= w; x += 16) {
+                const __m256i va = load16(a + at + x), vb = b ? load16(b + at + x) : _mm256_setzero_si256();
+                const __m256i lo = _mm256_unpacklo_epi16(va, vb), hi = _mm256_unpackhi_epi16(va, vb);
+                _mm256_storeu_si256((__m256i *)(row + x), _mm256_permute2x128_si256(lo, hi, 0x20));
+                _mm256_storeu_si256((__m256i *)(row + x + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+            }
+        }
+        x0 = w / 16 * 16;
+        if (x0 == w) return;
+    }
+#endif
+    // the rest: every column at stride 2, the last w % 16 at stride 1
+    for (int y = 0; y < h; ++y) {
+        const int py = y + fr.pad;
+        if (py % fr.s >= k) continue;
+        int32_t *row = dst + (long)(py % fr.s) * fr.s * pstride + (long)(py / fr.s) * fr.wq;
+        for (int x = x0; x < w; ++x) {
+            const int px = x + fr.pad;
+            const long i = (long)y * w + x;
+            row[(px % fr.s) * pstride + px / fr.s] = pack(a[i], b ? b[i] : 0);
+        }
+    }
+}
+
 // ---- the shifted-plane product: out[m][l] = sum_j madd(w[j][m], pairs[base[j] + q + l]), 16 positions ------
 // pairs: planes of channel pairs (two int16 in an int32 lane), base[j]: where term j (a pair at a tap)
 // starts, w[j * ldw + m]: the term's weight pair for output row m. Each loaded input vector feeds MR rows.
@@ -378,10 +417,7 @@ int conv_fwd(const int8_t *x, const int8_t *w, void *y, int kind, int e, const S
             const int8_t *xn = x + (long)n * sh.c * HW;
             for (long p = 0; p < np; ++p) {
                 const int8_t *a = xn + 2 * p * HW, *b = 2 * p + 1 < sh.c ? a + HW : nullptr;
-                if (b)
-                    to_frame(sh.h, sh.w, fr, fr.plane(), pairs + p * F, [=](long i) { return pack(a[i], b[i]); }, k);
-                else
-                    to_frame(sh.h, sh.w, fr, fr.plane(), pairs + p * F, [=](long i) { return pack(a[i], 0); }, k);
+                pair_frame(a, b, sh.h, sh.w, fr, fr.plane(), pairs + p * F, k);
             }
             int32_t out[kRows][kLanes];
             for (int o0 = 0; o0 < O; o0 += kRows) {
@@ -448,10 +484,7 @@ int conv_bwd_data(const int16_t *g, const int8_t *w, void *gx, int kind, int e, 
             const int16_t *gn = g + (long)n * O * P;
             for (long p = 0; p < np; ++p) {
                 const int16_t *a = gn + 2 * p * P, *b = 2 * p + 1 < O ? a + P : nullptr;
-                if (b)
-                    to_frame(sh.ho(), sh.wo(), gf, F, pairs + p * F, [=](long i) { return pack(a[i], b[i]); });
-                else
-                    to_frame(sh.ho(), sh.wo(), gf, F, pairs + p * F, [=](long i) { return pack(a[i], 0); });
+                pair_frame(a, b, sh.ho(), sh.wo(), gf, F, pairs + p * F, 3);
             }
             const long at = (long)n * C * HW;
             if (cls.size() < (size_t)s * s) put<int32_t>(gx, kind, at, 1, nullptr, C * HW, scale);  // pixels no tap reaches
