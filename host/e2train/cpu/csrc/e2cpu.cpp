@@ -167,6 +167,13 @@ inline __m256i load16(const int16_t *p) { return _mm256_loadu_si256((const __m25
 // at stride 1 each row is interleaved 16 values at a time (the generic fill stays scalar there).
 template <class S>
 void pair_frame(const S *a, const S *b, int h, int w, const Frame &fr, long pstride, int32_t *dst, int k) {
+    if (fr.s != 1) {  // the parity planes: contiguous runs per parity
+        if (b)
+            to_frame(h, w, fr, pstride, dst, [=](long i) { return pack(a[i], b[i]); }, k);
+        else
+            to_frame(h, w, fr, pstride, dst, [=](long i) { return pack(a[i], 0); }, k);
+        return;
+    }
     int x0 = 0;
 #ifdef E2CPU_AVX2
     if (fr.s == 1) {
@@ -184,16 +191,11 @@ void pair_frame(const S *a, const S *b, int h, int w, const Frame &fr, long pstr
         if (x0 == w) return;
     }
 #endif
-    // the rest: every column at stride 2, the last w % 16 at stride 1
-    for (int y = 0; y < h; ++y) {
-        const int py = y + fr.pad;
-        if (py % fr.s >= k) continue;
-        int32_t *row = dst + (long)(py % fr.s) * fr.s * pstride + (long)(py / fr.s) * fr.wq;
-        for (int x = x0; x < w; ++x) {
-            const int px = x + fr.pad;
-            const long i = (long)y * w + x;
-            row[(px % fr.s) * pstride + px / fr.s] = pack(a[i], b ? b[i] : 0);
-        }
+    (void)pstride;
+    (void)k;
+    for (int y = 0; y < h; ++y) {  // the last w % 16 columns (all of them without AVX2)
+        int32_t *row = dst + (long)(y + fr.pad) * fr.wq + fr.pad;
+        for (int x = x0; x < w; ++x) row[x] = pack(a[(long)y * w + x], b ? b[(long)y * w + x] : 0);
     }
 }
 
