@@ -6,7 +6,8 @@ For each shape (stage 1-3, stride 1 and 2, 3x3 and the 1x1 shortcuts) and kernel
 backward data (int16 x int8), G_msb (the predictor: x_msb x g_msb, no sample skipped), G_full (every
 weight unsure) against torch float32's forward, its backward for the input and for the weight. Times
 are process CPU time (robust on a loaded machine; use --threads 1), median of --reps calls; a MAC is one
-product of the convolution (N * O * C * k * k * H' * W'), whatever the kernel skips.
+product of the convolution (N * O * C * k * k * H' * W'), whatever the kernel skips. The last line
+sums the times over the layers of each shape (one kernel call per layer: a step's worth).
 """
 
 from __future__ import annotations
@@ -14,22 +15,23 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections import Counter
 
 import torch
 import torch.nn.functional as F
 
 from e2train.cpu.library import load
+from e2train.fabric.bounds import distinct_convs, resnet_cifar_convs
 
-# (name, C, O, H, k, stride): ResNet-20's distinct convolution shapes
-SHAPES = [
-    ("s1 16-16 32x32 3x3", 16, 16, 32, 3, 1),
-    ("s2 16-32 32x32 3x3 /2", 16, 32, 32, 3, 2),
-    ("s2 16-32 32x32 1x1 /2", 16, 32, 32, 1, 2),
-    ("s2 32-32 16x16 3x3", 32, 32, 16, 3, 1),
-    ("s3 32-64 16x16 3x3 /2", 32, 64, 16, 3, 2),
-    ("s3 32-64 16x16 1x1 /2", 32, 64, 16, 1, 2),
-    ("s3 64-64 8x8 3x3", 64, 64, 8, 3, 1),
-]
+
+
+def shapes(batch: int) -> list[tuple[str, int, int, int, int, int, int]]:
+    """(name, C, O, H, k, stride, how many layers) for each distinct conv shape of ResNet-20 but the stem."""
+    layers = resnet_cifar_convs(20, batch)
+    key = lambda s: (s.c, s.o, s.h, s.k, s.stride)  # noqa: E731
+    count = Counter(key(s) for s in layers)
+    return [(f"{s.c}-{s.o} {s.h}x{s.w} {s.k}x{s.k}" + (f" /{s.stride}" if s.stride > 1 else ""), *key(s), count[key(s)])
+            for s in distinct_convs(layers) if s.c > 3]
 
 
 def cpu_time(fn, reps: int) -> float:
@@ -57,7 +59,7 @@ def main() -> None:
     print(f"{'shape':24s} {'GMAC':>6s} | {'fwd':>6s} {'bwd_d':>6s} {'G_msb':>6s} {'G_full':>6s} | "
           f"{'t.fwd':>6s} {'t.bwdd':>6s} {'t.bwdw':>6s}  (GMAC/s)")
     totals = [0.0] * 7
-    for name, c, o, h, k, s in SHAPES:
+    for name, c, o, h, k, s, layers in shapes(args.batch):
         if args.only not in name:
             continue
         n, ho = args.batch, (h + 2 * ((k - 1) // 2) - k) // s + 1
@@ -85,10 +87,10 @@ def main() -> None:
         assert yf.shape == (n, o, ho, ho)
         secs = [cpu_time(r, args.reps) for r in runs]
         for i, t in enumerate(secs):
-            totals[i] += t
+            totals[i] += t * layers
         rates = " ".join(f"{macs / t / 1e9:6.1f}" for t in secs[:4]) + " | " + " ".join(f"{macs / t / 1e9:6.1f}" for t in secs[4:])
         print(f"{name:24s} {macs / 1e9:6.3f} | {rates}")
-    print("total ms: " + " ".join(f"{lbl} {t * 1000:.0f}" for lbl, t in
+    print("total ms, every layer of the network but the stem: " + " ".join(f"{lbl} {t * 1000:.0f}" for lbl, t in
                                   zip(("fwd", "bwd_d", "G_msb", "G_full", "t.fwd", "t.bwdd", "t.bwdw"), totals)))
 
 
