@@ -1,16 +1,17 @@
 // The integer CPU training engine: the three kernels of contract v2 (docs/contracts.md) on int8 / int16
 // operands, for training on a CPU rather than for checking the HLS sources (that is the csim backend).
 //
-// Every convolution is a product of small integer matrices:
+// Every convolution is read directly from zero-padded planes (no im2col), cut into parity planes at
+// stride 2 so that each tap (i, j) is one plane read at a fixed offset from the output position q:
 //
-//   forward          y[o][p]  = sum_r w[o][r] * X[r][p]          X = im2col(x), r = (c, i, j), p = (h', w')
-//   backward data    C[r][p]  = sum_o w[o][r] * g[o][p]          then col2im(C) -> g_x
-//   weight gradient  G[o][r] = sum_{n,p} g[n][o][p] * X_n[r][p]   (x_msb, g_msb for G_msb; x, g_y for G_full)
+//   forward          y[o][q]   = sum_{c, t} w[o][c][t] * x[c][q + off(t)]           channel pairs in lanes
+//   backward data    g_x[c][q] = sum_{o, t} w[o][c][t] * g[o][q + off'(t)]          per parity class of g_x
+//   weight gradient  G[o][c][t] = sum_{n, q} g[n][o][q] * x_n[c][q + off(t)]        (x_msb, g_msb for G_msb)
 //
 // computed with vpmaddwd (two int16 products summed into an int32 lane; vpdpwssd where AVX-512 VNNI or
 // AVX-VNNI is there), or with plain C++ loops in the portable build (-DE2CPU_PORTABLE, or a compiler
 // without AVX2). Integer sums: the order never changes a bit. Where a sum could leave 32 bits (backward
-// data over more than 510 output channels; the full weight gradient) it is cut into pieces that cannot,
+// data over more than 255 (channel pair, tap) terms; the full weight gradient) it is cut into pieces that cannot,
 // each widened into 64 bits. The forward accumulator is int32 as in the contract: its additions wrap
 // modulo 2^32, so the result is exact whenever the true sum fits, which the contract's bound guarantees.
 //
@@ -34,9 +35,9 @@
 namespace {
 
 const int kContractVersion = 2;
-const int kLanes = 16;           // positions per panel (two 8-lane int32 vectors of pairs)
+const int kLanes = 16;           // positions per register block (two 8-lane int32 vectors)
 const long kChunk = 255 * 16;    // int16 products per int32 lane-pair run that cannot overflow: 510 * 2^22 < 2^31
-const int kMaxPairs = 255;       // output-channel pairs per backward-data pass (same bound)
+const int kMaxPairs = 255;       // (pair, tap) terms per backward-data run (same bound)
 
 long round_up(long v, long m) { return (v + m - 1) / m * m; }
 
