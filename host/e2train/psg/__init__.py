@@ -1,8 +1,8 @@
 """PSG (predictive sign gradient descent) and the low-precision baselines of E2-Train.
 
 * ``make_conv_factory(**conv_options)``: the quantised convolution (``model.conv =
-  "e2train.psg:make_conv_factory"``), mode ``psg`` or ``fixed8``, running on ``backend`` torch or any
-  fabric (reference, csim, pynq).
+  "e2train.psg:make_conv_factory"``), mode ``psg`` or ``fixed8``, running on ``backend`` auto (the
+  integer cpu engine on a CPU machine, torch with CUDA), cpu, torch or any fabric (reference, csim, pynq).
 * ``optimizer_factory(model, cfg)``: SGD / sign SGD for the conv weights (``optim.name =
   "e2train.psg:optimizer_factory"``); its options also switch on SWA and the bit-width report, which
   ``training.setup`` builds as trainer callbacks.
@@ -24,14 +24,14 @@ LAYER_OPTIONS = ("mode", "beta", "grad_bits", "exponent")
 
 
 def engine_for(options: dict):
-    """The engine that ``model.conv_options`` choose: ``backend`` (``torch``, the default; ``cpu``, the
-    integer CPU engine; ``auto``, the cpu engine on a machine without CUDA where its library builds, else
-    torch; or a fabric backend), ``precision`` and the backend's own options. Built once per run by ``training.setup``, which closes it."""
+    """The engine that ``model.conv_options`` choose: ``backend`` (``auto``, the default: the integer cpu
+    engine on a machine without CUDA where its library builds, faster per step than torch there, else
+    torch; ``cpu``; ``torch``; or a fabric backend), ``precision`` and the backend's own options. Built once per run by ``training.setup``, which closes it."""
     from ..fabric import BackendUnavailable
     from ..board.errors import BoardError
 
     spec = {k: v for k, v in options.items() if k not in LAYER_OPTIONS}
-    backend = spec.pop("backend", "torch")
+    backend = spec.pop("backend", "auto")
     if backend == "auto" and options.get("grad_bits", 16) == 0:
         backend = "torch"  # float g_y: only the torch engine computes that
     try:
@@ -45,11 +45,11 @@ def make_conv_factory(mode: str = "psg", beta: float = 0.05, grad_bits: int = 16
     """-> ``factory(in_ch, out_ch, k, stride, name)`` building ``QuantConv2d`` layers that share one engine.
 
     ``engine``: the run's engine (``training.setup`` builds it with ``engine_for`` and closes it). Without
-    one, the factory builds its own from ``engine_options`` (see ``engine_for``: ``backend`` torch, with
-    ``precision`` float32 / float64, default the network's dtype, ``restrict``, ``msb``; or a fabric
-    backend name whose options, e.g. ``device = "sim"`` for pynq, pass through); whoever asked for that
-    factory closes ``factory.engine``. ``precision = "float64"`` makes the torch backend give the
-    contract's integers, i.e. train bit-identically to the fabric backends.
+    one, the factory builds its own from ``engine_options`` (see ``engine_for``: ``backend`` auto, the
+    default, cpu, torch with ``precision`` float32 / float64, default the network's dtype, ``restrict``,
+    ``msb``; or a fabric backend name whose options, e.g. ``device = "sim"`` for pynq, pass through);
+    whoever asked for that factory closes ``factory.engine``. ``precision = "float64"`` makes the torch
+    backend give the contract's integers, i.e. train bit-identically to the fabric backends.
     """
     if mode not in MODES:
         raise ConfigError(f"model.conv_options.mode must be one of {MODES}, got {mode!r}")
