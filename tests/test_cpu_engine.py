@@ -2,7 +2,6 @@
 in both builds (native: AVX2 / VNNI on this machine where it has them; portable: plain C++), and training
 through it bit-identical to the torch engine in float64."""
 
-import json
 
 import numpy as np
 import pytest
@@ -20,9 +19,8 @@ from e2train.fabric.selftest import run_selftest
 from e2train.psg import make_conv_factory
 from e2train.psg.engines import TorchEngine, make_engine, resolve_backend
 from e2train.psg.quant import quantize_float
-from e2train.training.config import load_config
-from e2train.training.loop import Trainer
 from operands import FILLS, fill
+from tiny_runs import train_tiny
 
 VARIANTS = ("native", "portable")
 REF = ReferenceFabric()
@@ -178,19 +176,8 @@ def test_backend_choice():
         make_engine("cpu", "float32")
 
 
-PSG = ['model.conv="e2train.psg:make_conv_factory"', 'optim.name="e2train.psg:optimizer_factory"',
-       'optim.options={method="sign", swa=false}']
-
-
-def _train(tmp_path, data, conv_options, name, mode="psg"):
-    cfg = load_config(None, [
-        "data.dataset=synthetic", "model.arch=resnet8", "schedule.iterations=3", "schedule.batch_size=8",
-        "run.progress=false", "run.log_every=1", "run.checkpoint_every=0", "data.eval_batch=16", "run.threads=1",
-        *PSG, f"model.conv_options={conv_options}",
-    ])
-    t = Trainer(cfg, str(tmp_path / name), data=data, log=lambda m: None)
-    report = t.run()
-    losses = [json.loads(line)["loss"] for line in open(tmp_path / name / "metrics.jsonl")]
+def _train(tmp_path, data, conv_options, name):
+    t, losses, report = train_tiny(tmp_path, data, conv_options, name, iterations=3, batch=8, eval_batch=16)
     return t.model, losses, report
 
 

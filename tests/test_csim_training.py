@@ -13,22 +13,10 @@ import torch
 from cifar_files import shared_datasets
 from e2train.data import make_synthetic
 from e2train.checkpoint import load_checkpoint
-from e2train.training.config import load_config
-from e2train.training.loop import Trainer
-
-PSG = ['model.conv="e2train.psg:make_conv_factory"', 'optim.name="e2train.psg:optimizer_factory"',
-       'optim.options={method="sign", swa=false}']
-
+from tiny_runs import PSG, train_tiny
 
 def run(tmp_path, data, conv_options, name):
-    cfg = load_config(None, [
-        "data.dataset=synthetic", "model.arch=resnet8", "schedule.iterations=4", "schedule.batch_size=16",
-        "run.progress=false", "run.log_every=1", "run.checkpoint_every=0", "data.eval_batch=64", "run.threads=1",
-        *PSG, f"model.conv_options={conv_options}",
-    ])
-    t = Trainer(cfg, str(tmp_path / name), data=data, log=lambda m: None)
-    report = t.run()
-    losses = [json.loads(line)["loss"] for line in open(tmp_path / name / "metrics.jsonl")]
+    t, losses, report = train_tiny(tmp_path, data, conv_options, name)
     return t.model.state_dict(), losses, report
 
 
