@@ -38,4 +38,8 @@ for step in tools/fetch_ap_types.py tools/build_csim.py; do
         .venv/bin/python "$step"
     fi
 done
+# The integer CPU engine (the PSG default on machines without CUDA): built here so that the first
+# training run does not compile it; a failed build only means `auto` falls back to torch.
+.venv/bin/python -c 'from e2train.cpu.build import build_library; print(f"install.sh: cpu engine {build_library()}")' \
+    || echo "install.sh: the cpu engine did not build; PSG runs will use the torch engine" >&2
 echo "install.sh: done. Activate with: source $root/.venv/bin/activate"
