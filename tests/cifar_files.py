@@ -2,6 +2,8 @@
 
 import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 
@@ -39,3 +41,21 @@ def shared_datasets():
         if os.path.isfile(os.path.join(c, "cifar10_train_jpeg.npz")):
             return os.path.abspath(c)
     return None
+
+
+def real_cifar10(out_dir) -> str:
+    """A folder holding the real ``cifar-10-batches-py``: ``$E2TRAIN_CIFAR_DIR`` when set (made once, reused
+    by the slow accuracy runs), else made in ``out_dir`` from the shared datasets; skips the test when
+    neither is there."""
+    import pytest
+
+    given = os.environ.get("E2TRAIN_CIFAR_DIR")
+    if given:
+        if not os.path.isdir(os.path.join(given, "cifar-10-batches-py")):
+            pytest.fail(f"E2TRAIN_CIFAR_DIR={given} holds no cifar-10-batches-py")
+        return given
+    shared = shared_datasets()
+    if shared is None:
+        pytest.skip("the shared CIFAR-10 images are absent (../shared/datasets; set E2TRAIN_SHARED to its parent)")
+    subprocess.run([sys.executable, os.path.join(shared, "make_cifar10.py"), str(out_dir)], check=True, capture_output=True)
+    return str(out_dir)

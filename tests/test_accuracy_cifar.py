@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 import pytest
-from cifar_files import shared_datasets
+from cifar_files import real_cifar10
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
@@ -36,17 +36,7 @@ ROWS = [
 
 @pytest.fixture(scope="module")
 def cifar_dir(tmp_path_factory):
-    given = os.environ.get("E2TRAIN_CIFAR_DIR")
-    if given:
-        if not os.path.isdir(os.path.join(given, "cifar-10-batches-py")):
-            pytest.fail(f"E2TRAIN_CIFAR_DIR={given} holds no cifar-10-batches-py")
-        return given
-    datasets = shared_datasets()
-    if datasets is None:
-        pytest.skip("CIFAR-10 not found: set E2TRAIN_SHARED (or E2TRAIN_DATASETS) to the shared folder")
-    out = tmp_path_factory.mktemp("cifar")
-    subprocess.run([sys.executable, os.path.join(datasets, "make_cifar10.py"), str(out)], check=True, capture_output=True)
-    return str(out)
+    return real_cifar10(tmp_path_factory.mktemp("cifar"))
 
 
 def test_rows_match_the_configs():

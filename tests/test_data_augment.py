@@ -1,14 +1,10 @@
 """Augmentation on uint8 tensors, the iteration-indexed batches, the synthetic set and real CIFAR-10."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 
-from cifar_files import shared_datasets
+from cifar_files import real_cifar10
 from e2train.data import BatchSchedule, ImageSet, Normalizer, load_cifar, make_synthetic, random_crop_flip, split_validation
 
 
@@ -60,12 +56,7 @@ def test_synthetic_is_deterministic_and_balanced():
 
 @pytest.fixture(scope="module")
 def real_cifar(tmp_path_factory):
-    shared = shared_datasets()
-    if shared is None:
-        pytest.skip("the shared CIFAR-10 images are absent (../shared/datasets; set E2TRAIN_SHARED to its parent)")
-    out = tmp_path_factory.mktemp("cifar")
-    subprocess.run([sys.executable, os.path.join(shared, "make_cifar10.py"), str(out)], check=True, capture_output=True)
-    return str(out)
+    return real_cifar10(tmp_path_factory.mktemp("cifar"))
 
 
 def test_real_cifar10_training_images(real_cifar):
