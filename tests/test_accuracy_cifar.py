@@ -2,7 +2,8 @@
 
 Each floor sits about a point below what the row measured (README, "Table 2 and Table 3 on our schedule";
 docs/psg.md, the screening table): a guard against regressions, not the issues' goals (those are the
-tables' business, and where one is not met the README says so). The full-length rows take 1 - 2 hours
+tables' business, and where one is not met the README says so). One run is one seed: at a quarter of
+the schedule two seeds of the same PSG config ended 2.8 points apart, so that floor sits below both. The full-length rows take 1 - 2 hours
 on one core each; the quarter-schedule PSG row (about 30 minutes) is the quick check:
 
     pytest -m slow tests/test_accuracy_cifar.py -k quarter
@@ -22,9 +23,10 @@ from cifar_files import real_cifar10
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
-# (id, config, --scale, floor for val top-1, measured top-1 that the floor guards)
+# (id, config, --scale, floor for val top-1, the lowest measured top-1 that the floor guards)
 ROWS = [
-    ("psg_quarter", "cifar10_resnet20_psg.toml", 0.25, 0.725, 0.739),
+    # two seeds measured 73.9 % and 71.1 % (docs/psg.md, s1 and s12): the floor sits below both
+    ("psg_quarter", "cifar10_resnet20_psg.toml", 0.25, 0.700, 0.711),
     ("sgd", "cifar10_resnet20_sgd.toml", 1.0, 0.850, 0.859),
     ("fixed8", "cifar10_resnet20_fixed8.toml", 1.0, 0.850, 0.8592),
     ("signsgd", "cifar10_resnet20_signsgd.toml", 1.0, 0.830, 0.8378),
