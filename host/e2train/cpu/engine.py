@@ -21,9 +21,8 @@ from __future__ import annotations
 import torch
 
 from .. import fixed
+from ..fabric.psg_rule import psg_confident, psg_sign
 from .library import load
-
-BETA_ONE = 1 << fixed.BETA_FRAC_BITS
 
 
 class CpuEngine:
@@ -69,17 +68,13 @@ class CpuEngine:
         # |G_msb| <= 8 * 512 per product, samples * H' * W' products per weight (the contract's int32 bound)
         bound = (1 << (fixed.X_MSB_BITS + fixed.G_MSB_BITS - 2)) * gq.shape[2] * gq.shape[3] * getattr(self.comm, "batch", 0)
         g_msb = self._sum(self.lib.conv_bwd_weight(xq, gq, k, stride, msb=True), "psg_g_msb", bound)
-        mag = g_msb.abs()
-        top = int(mag.max()) if mag.numel() else 0
-        if top > fixed.qmax(fixed.ACC_MSB_BITS):
+        confident, top = psg_confident(g_msb, beta_q)  # exact: int64
+        if int(top) > fixed.qmax(fixed.ACC_MSB_BITS):
             raise OverflowError("conv_bwd_weight (msb): G_msb exceeds the contract's 32-bit accumulator")
-        confident = (mag != 0) & (mag * BETA_ONE >= top * int(beta_q))  # exact: int64
-        sign = torch.sign(g_msb)
-        unsure = ~confident
-        if bool(unsure.any()):
-            g_full = self._sum(self.lib.conv_bwd_weight(xq, gq, k, stride, msb=False, unsure=unsure), "psg_g_full")
-            sign = torch.where(confident, sign, torch.sign(g_full))
-        return gx, WeightGrad(sign.to(dtype), int(confident.sum()))
+        g_full = None
+        if not bool(confident.all()):
+            g_full = self._sum(self.lib.conv_bwd_weight(xq, gq, k, stride, msb=False, unsure=~confident), "psg_g_full")
+        return gx, WeightGrad(psg_sign(confident, g_msb, g_full).to(dtype), int(confident.sum()))
 
     @staticmethod
     def lib_operand(t: torch.Tensor, dtype) -> torch.Tensor:

@@ -10,6 +10,7 @@ import torch
 from .. import fixed
 from ..fabric.base import Fabric, PsgResult
 from ..fabric.bounds import ConvShape, accumulator_bounds
+from ..fabric.psg_rule import psg_confident, psg_sign
 from ..fabric.reference import _fit
 from .library import load
 
@@ -40,11 +41,9 @@ class CpuFabric(Fabric):
             return PsgResult(sign=np.sign(g_full).astype(np.int8), predicted=0, mode="full", g_full=g_full)
         g_msb = _fit(self.lib.conv_bwd_weight(tx, tg, k, stride, msb=True).numpy(), fixed.ACC_MSB_BITS,
                      "conv_bwd_weight (msb)", np.int32)
-        mag = np.abs(g_msb.astype(np.int64))
-        top = int(mag.max(initial=0))
-        confident = (mag != 0) & (mag * (1 << fixed.BETA_FRAC_BITS) >= int(beta_q) * top)
-        sign = np.sign(g_msb).astype(np.int8)
+        confident, top = psg_confident(g_msb, beta_q)
+        g_full = None
         if not confident.all():
             g_full = self.lib.conv_bwd_weight(tx, tg, k, stride, msb=False, unsure=torch.from_numpy(~confident)).numpy()
-            sign = np.where(confident, sign, np.sign(g_full)).astype(np.int8)
-        return PsgResult(sign=sign, predicted=int(np.count_nonzero(confident)), mode="psg", g_msb=g_msb, max_abs_msb=top)
+        return PsgResult(sign=psg_sign(confident, g_msb, g_full).astype(np.int8), predicted=int(np.count_nonzero(confident)),
+                         mode="psg", g_msb=g_msb, max_abs_msb=int(top))

@@ -2,10 +2,10 @@
 
 A weight takes the sign predicted from the MSBs iff ``G_msb != 0`` and
 ``|G_msb| * 65536 >= beta_q * max|G_msb|``; otherwise it takes sgn(G_full). The same two functions
-serve the numpy backends (reference, the torch fabric, the simulated board) and the torch engine:
-numpy integers are widened to int64 first, torch tensors are compared in their own floating type.
-The compare is exact in int64 and float64 (both products stay below 2**48); in float32 (the fast
-training path) it is the same compare, rounded. numpy alone is needed here: the board runs the
+serve the numpy backends (reference, the torch fabric, the cpu fabric, the simulated board) and the
+torch and cpu engines: integers (numpy or torch) are widened to int64 and compared exactly; floating
+tensors are compared in their own type, exact in float64 (both products stay below 2**48) and the same
+compare, rounded, in float32 (the fast training path). numpy alone is needed here: the board runs the
 reference without torch.
 """
 
@@ -34,9 +34,11 @@ def psg_confident(g_msb, beta_q: int):
     """
     if isinstance(g_msb, np.ndarray):
         g_msb = g_msb.astype(np.int64)  # |G_msb| * 2**16 overflows int32
+    elif not g_msb.is_floating_point():
+        g_msb = g_msb.long()
     mag = abs(g_msb)
     top = mag.max() if math.prod(mag.shape) else mag.sum()  # an empty sum: a zero of mag's type
-    confident = (mag != 0) & (mag * float(1 << fixed.BETA_FRAC_BITS) >= top * float(beta_q))
+    confident = (mag != 0) & (mag * (1 << fixed.BETA_FRAC_BITS) >= top * int(beta_q))
     return confident, top
 
 
