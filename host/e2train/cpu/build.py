@@ -12,10 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 
-from ..fabric.csim_build import BuildError, _cached, _Lock, _mark_used, _run, cache_dir, compiler, native_target
+from ..fabric.csim_build import BuildError, _cached, _run, build_cached, compiler, native_target
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"  # package data: a wheel carries it
 VARIANTS = ("native", "portable")
@@ -54,15 +53,8 @@ def library_path(variant: str, cxx: str | None = None) -> Path:
 def build_library(variant: str = "native", force: bool = False) -> Path:
     """Build ``libe2cpu_<variant>`` into the cache unless it is there; returns its path (BuildError if not)."""
     cxx = compiler()
-    target = library_path(variant, cxx)
-    with _Lock(cache_dir() / ".lock"):
-        if force or not target.is_file():
-            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-                out = Path(tmp) / target.name
-                _run([cxx, *flags(variant), str(SOURCE_DIR / "e2cpu.cpp"), "-o", str(out)])
-                os.replace(out, target)
-        _mark_used(target)
-    return target
+    return build_cached(library_path(variant, cxx), force,
+                        lambda out: _run([cxx, *flags(variant), str(SOURCE_DIR / "e2cpu.cpp"), "-o", str(out)]))
 
 
 __all__ = ["BuildError", "VARIANTS", "build_library", "flags", "library_path"]

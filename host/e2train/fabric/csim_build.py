@@ -211,6 +211,20 @@ def _mark_used(target: Path) -> None:
         old.unlink(missing_ok=True)
 
 
+def build_cached(target: Path, force: bool, make) -> Path:
+    """Under the cache's lock: unless ``target`` is there (or ``force``), ``make(out)`` builds into ``out``
+    in a temporary folder beside it, which then replaces ``target`` in one rename (a reader never sees
+    half a file); either way ``target`` is marked used. Returns ``target``."""
+    with _Lock(cache_dir() / ".lock"):
+        if force or not target.is_file():
+            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+                out = Path(tmp) / target.name
+                make(out)
+                os.replace(out, target)
+        _mark_used(target)
+    return target
+
+
 def build_library(force: bool = False, log=None) -> Path:
     """Build the csim library into the cache unless a build of the same sources is there; its path."""
     cxx = compiler()
@@ -218,25 +232,22 @@ def build_library(force: bool = False, log=None) -> Path:
     hls = hls_dir()
     units = {hls / rel: uses_ap for rel, uses_ap in UNITS.items()}
     target = _cached(LIBRARY_NAME, _key(cxx, ["-shared", *UNITS]), ".so")
-    with _Lock(cache_dir() / ".lock"):
-        if force or not target.is_file():
-            if log:
-                log(f"build_csim: compiling {len(units)} translation units with {cxx} into {target}")
-            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-                objs = []
-                cmds = []
-                for src, uses_ap in units.items():
-                    obj = Path(tmp) / (src.stem + ".o")
-                    objs.append(obj)
-                    cmds.append([cxx, *common_flags(hls), *(AP_FLAGS if uses_ap else []), "-c", str(src), "-o", str(obj)])
-                with ThreadPoolExecutor(max_workers=max(1, min(len(cmds), os.cpu_count() or 1))) as ex:
-                    for fut in [ex.submit(_run, c) for c in cmds]:
-                        fut.result()
-                out = Path(tmp) / target.name
-                _run([cxx, "-shared", "-o", str(out), *map(str, objs)])
-                os.replace(out, target)
-        _mark_used(target)
-    return target
+
+    def make(out: Path) -> None:
+        if log:
+            log(f"build_csim: compiling {len(units)} translation units with {cxx} into {target}")
+        objs = []
+        cmds = []
+        for src, uses_ap in units.items():
+            obj = out.parent / (src.stem + ".o")
+            objs.append(obj)
+            cmds.append([cxx, *common_flags(hls), *(AP_FLAGS if uses_ap else []), "-c", str(src), "-o", str(obj)])
+        with ThreadPoolExecutor(max_workers=max(1, min(len(cmds), os.cpu_count() or 1))) as ex:
+            for fut in [ex.submit(_run, c) for c in cmds]:
+                fut.result()
+        _run([cxx, "-shared", "-o", str(out), *map(str, objs)])
+
+    return build_cached(target, force, make)
 
 
 def build_testbench(kernel: str, force: bool = False) -> Path:
@@ -247,12 +258,6 @@ def build_testbench(kernel: str, force: bool = False) -> Path:
     check_headers()
     hls = hls_dir()
     target = _cached(f"tb_{kernel}", _key(cxx, [kernel], ("include", "src", "tb")))
-    with _Lock(cache_dir() / ".lock"):
-        if force or not target.is_file():
-            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-                out = Path(tmp) / target.name
-                _run([cxx, *common_flags(hls), *AP_FLAGS, str(hls / "tb" / f"tb_{kernel}.cpp"),
-                      str(hls / "src" / f"{kernel}.cpp"), "-o", str(out)])
-                os.replace(out, target)
-        _mark_used(target)
-    return target
+    return build_cached(target, force, lambda out: _run([
+        cxx, *common_flags(hls), *AP_FLAGS, str(hls / "tb" / f"tb_{kernel}.cpp"), str(hls / "src" / f"{kernel}.cpp"),
+        "-o", str(out)]))
