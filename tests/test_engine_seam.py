@@ -146,6 +146,25 @@ def test_a_checkpoint_keeps_the_callbacks_state(tmp_path):
     assert ck["callbacks"]["swa"]["averaged"]["n_averaged"] == 0  # the snapshots come later
 
 
+@pytest.mark.parametrize("extra, names", [
+    ([*PSG], ["BitWidths", "SwaCallback", "FabricReport", "MeterWindows"]),  # sign steps: SWA on by default
+    ([*PSG, "optim.options={swa=false}"], ["BitWidths", "FabricReport", "MeterWindows"]),
+    ([*PSG, 'optim.options={method="sgd"}'], ["BitWidths", "FabricReport", "MeterWindows"]),  # fixed8-like
+    ([], ["FabricReport", "MeterWindows"]),  # plain SGD: no PSG options, no bit widths
+])
+def test_the_callbacks_follow_the_optimizers_parsed_options(tmp_path, monkeypatch, extra, names):
+    """The PSG optimizer's options are parsed once (by its factory) and the trainer's list comes from them."""
+    import e2train.psg.optim as psg_optim
+
+    calls = []
+    parse = psg_optim.parse_options
+    monkeypatch.setattr(psg_optim, "parse_options", lambda *a: calls.append(1) or parse(*a))
+    data = (make_synthetic(32, seed=1), make_synthetic(16, seed=2), 10)
+    with Trainer(load_config(None, [*SMALL, *extra]), str(tmp_path), data=data, log=lambda m: None) as t:
+        assert [type(c).__name__ for c in t.callbacks.items] == names
+        assert len(calls) == (1 if extra else 0)
+
+
 def _python(*lines: str) -> subprocess.CompletedProcess:
     """Run these lines in a fresh interpreter (what a module imports shows only there)."""
     res = subprocess.run([sys.executable, "-c", "\n".join(lines)], capture_output=True, text=True, timeout=300)

@@ -17,8 +17,9 @@
   differ, float or quantised) and ``train_only`` (parameter-name prefixes, e.g. ``["fc"]``: every other
   parameter is frozen and gets no gradient).
 
-SWA and the bit-width report are not the optimizer's: ``training.setup`` reads the same options
-(``run_options``) and builds them as trainer callbacks (``training.callbacks``).
+SWA and the bit-width report are not the optimizer's work: the factory keeps the options it parsed on
+the optimizer (``LowPrecisionSGD.run_options``), and ``training.setup.build_callbacks`` reads them there
+to put both in the trainer's list (``training.callbacks``), where the loop calls them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ OPTION_DEFAULTS = {"method": None, "sign_lr": 0.03, "sign_momentum": None, "sign
 
 
 class LowPrecisionSGD(torch.optim.SGD):
-    """torch SGD; param groups marked ``sign`` step on sgn(grad)."""
+    """torch SGD; param groups marked ``sign`` step on sgn(grad). ``run_options``: the parsed
+    ``optim.options`` it was built from (``optimizer_factory`` sets them)."""
+
+    run_options: dict = {}  # empty: built without the factory (no SWA, no bit-width report)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -130,4 +134,6 @@ def optimizer_factory(model, cfg: dict) -> LowPrecisionSGD:
         groups[0]["nesterov"] = o["nesterov"] and groups[0]["momentum"] > 0  # torch refuses Nesterov without momentum
     else:
         groups = [{"params": trainable, "lr": o["lr"], "sign": False}]
-    return LowPrecisionSGD(groups, lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"], nesterov=o["nesterov"])
+    opt = LowPrecisionSGD(groups, lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"], nesterov=o["nesterov"])
+    opt.run_options = opts
+    return opt

@@ -81,7 +81,7 @@ class Trainer:
         prepare_model(self.model, self.world, cfg)
         factory = optimizer_factory or optimizer_factory_for(cfg)
         self.optimizer = make_optimizer(self.model, cfg, factory)
-        self.callbacks = build_callbacks(cfg, self.model, self.engine, factory)
+        self.callbacks = build_callbacks(cfg, self.model, self.engine, self.optimizer)
         s = cfg["schedule"]
         self.total = scheduled_iterations(cfg)
         self.batches = BatchSchedule(train, s["batch_size"], run["seed"], augment=cfg["data"]["augment"],

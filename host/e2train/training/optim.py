@@ -3,7 +3,9 @@
 The loop sets every param group's ``lr`` each iteration to ``group["initial_lr"] * schedule factor``, so
 a plug-in optimizer (PSG: sign updates) only has to read ``group["lr"]`` in its ``step()``. If the
 optimizer has a ``layer_stats()`` method, its per-layer statistics are logged and put in report.json
-next to those of the conv layers.
+next to those of the conv layers. The PSG optimizer also carries its parsed options (``run_options``), from which
+``training.setup.build_callbacks`` lists SWA and the bit-width report: the loop calls them, the optimizer
+itself only steps.
 """
 
 from __future__ import annotations

@@ -104,19 +104,16 @@ def build_from_config(cfg: dict, num_classes: int, engine=None) -> GatedNet:
     return model
 
 
-def build_callbacks(cfg: dict, model, engine=None, optimizer_factory=None) -> Callbacks:
-    """What runs beside the training steps: with the PSG optimizer (``e2train.psg:optimizer_factory``) the
-    bit-width report and, when ``optim.options.swa`` is on, SWA; always the fabric report and the power
-    meter's windows (inert without a meter). ``optimizer_factory``: the one the trainer used."""
-    from ..psg.optim import optimizer_factory as psg_optimizer
-
+def build_callbacks(cfg: dict, model, engine=None, optimizer=None) -> Callbacks:
+    """What runs beside the training steps: for the PSG optimizer (its parsed ``optim.options`` in
+    ``optimizer.run_options``) the bit-width report and, when ``swa`` is on, SWA; always the fabric
+    report and the power meter's windows (inert without a meter)."""
     items = []
-    if optimizer_factory is psg_optimizer:
-        from ..psg.optim import run_options
+    opts = getattr(optimizer, "run_options", None)
+    if opts:
         from ..psg.swa import SwaAverager
 
         items.append(BitWidths())
-        opts = run_options(model, cfg)
         if opts["swa"]:
             try:
                 averager = SwaAverager(model, scheduled_iterations(cfg), opts["swa_start"], int(opts["swa_samples"]),
