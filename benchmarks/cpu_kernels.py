@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from e2train.cpu.library import load
-from e2train.fabric.bounds import distinct_convs, resnet_cifar_convs
+from e2train.fabric.networks import distinct_convs, resnet_cifar_convs
 
 
 

@@ -23,7 +23,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from e2train.fabric import csim  # noqa: E402
-from e2train.fabric.bounds import resnet_cifar_convs  # noqa: E402
+from e2train.fabric.networks import resnet_cifar_convs  # noqa: E402
 from e2train.fabric.selftest import layer_calls, random_layer  # noqa: E402
 
 KERNELS = ("fwd", "bwd_data", "psg")

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from e2train.fabric import get_fabric
-from e2train.fabric.bounds import distinct_convs, resnet_cifar_convs
+from e2train.fabric.networks import distinct_convs, resnet_cifar_convs
 from e2train.fabric.selftest import layer_calls, random_layer
 
 

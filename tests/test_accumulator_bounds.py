@@ -11,13 +11,8 @@ import pytest
 from e2train import fixed
 from e2train.fabric import get_fabric
 from e2train.contract import ConvShape
-from e2train.fabric.bounds import (
-    accumulator_bounds,
-    accumulator_terms,
-    distinct_convs,
-    mobilenetv2_cifar_convs,
-    resnet_cifar_convs,
-)
+from e2train.fabric.bounds import accumulator_bounds, accumulator_terms
+from e2train.fabric.networks import distinct_convs, mobilenetv2_cifar_convs, resnet_cifar_convs
 
 ref = get_fabric("reference")
 

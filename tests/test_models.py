@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from e2train.fabric.bounds import mobilenetv2_cifar_convs, resnet_cifar_convs
+from e2train.fabric.networks import mobilenetv2_cifar_convs, resnet_cifar_convs
 from e2train.models import build_model, make_conv_factory, register_conv_maker, sd_final_survival_for
 from e2train.models.macs import MacCounter, full_macs_per_sample
 from e2train.models.skip import gathered_residual, masked_residual

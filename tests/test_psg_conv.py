@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from e2train import fixed
-from e2train.fabric import bounds, get_fabric
+from e2train.fabric import get_fabric, networks
 from e2train.fabric import torch_kernels as tk
 from e2train.psg import QuantConv2d, make_engine
 from e2train.psg.quant import ExponentTracker, quantize_float
@@ -14,7 +14,7 @@ from e2train.psg.quant import ExponentTracker, quantize_float
 ref = get_fabric("reference")
 
 # real ResNet-20 layers (stem, 3x3, strided 3x3, 1x1 projection, last stage) at a small batch
-LAYERS = [s for s in bounds.resnet_cifar_convs(20, batch=6) if s.name in
+LAYERS = [s for s in networks.resnet_cifar_convs(20, batch=6) if s.name in
           ("conv1", "layer1.0.conv1", "layer2.0.conv1", "layer2.0.shortcut", "layer3.2.conv2")]
 
 

@@ -9,7 +9,7 @@ import torch
 from operands import LAYER_KINDS
 from operands import layer_operands as operands
 
-from e2train.fabric import bounds, get_fabric
+from e2train.fabric import get_fabric, networks
 from e2train.fabric import torch_backend
 
 ref = get_fabric("reference")
@@ -65,7 +65,7 @@ def test_psg_choice_matches_reference_for_every_beta(beta_q):
 def test_real_resnet20_layers_at_batch_32():
     rng = np.random.default_rng(20)
     seen = set()
-    for layer in bounds.resnet_cifar_convs(20, batch=32):
+    for layer in networks.resnet_cifar_convs(20, batch=32):
         key = (layer.c, layer.o, layer.h, layer.k, layer.stride)
         if key in seen:
             continue

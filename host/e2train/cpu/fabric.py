@@ -8,8 +8,9 @@ import numpy as np
 import torch
 
 from .. import fixed
+from ..contract import ConvShape
 from ..fabric.base import Fabric, PsgResult
-from ..fabric.bounds import ConvShape, accumulator_bounds
+from ..fabric.bounds import accumulator_bounds
 from ..fabric.psg_rule import psg_confident, psg_sign
 from ..fabric.reference import _fit
 from .library import load

@@ -127,7 +127,7 @@ def network_counts(convs: list[ConvShape], sched: Schedule) -> list[PhaseCount]:
 
 def model_convs(model: str, batch: int = 128, image: int = 32) -> list[ConvShape]:
     """Conv shapes of ``resnetN`` (CIFAR, 6n+2) or ``mobilenetv2``."""
-    from ..fabric.bounds import mobilenetv2_cifar_convs, parse_model_name, resnet_cifar_convs
+    from ..fabric.networks import mobilenetv2_cifar_convs, parse_model_name, resnet_cifar_convs
 
     arch, depth = parse_model_name(model)
     if arch == "resnet":

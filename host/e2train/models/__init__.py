@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ..fabric.bounds import parse_model_name
+from ..fabric.networks import parse_model_name
 from .base import GATINGS, GatedNet, LayerSpec
 from .convs import CONV_MAKERS, ConvFactory, make_conv_factory, plain_conv, register_conv_maker
 from .mobilenetv2 import CifarMobileNetV2
@@ -15,7 +15,7 @@ from .resnet import CifarResNet
 
 def build_model(arch: str, num_classes: int = 10, conv_factory: ConvFactory = plain_conv, gating: str = "none",
                 sd_final_survival: float = 0.5) -> GatedNet:
-    """``resnet<6n+2>`` or ``mobilenetv2`` (``fabric.bounds.parse_model_name`` reads the name)."""
+    """``resnet<6n+2>`` or ``mobilenetv2`` (``fabric.networks.parse_model_name`` reads the name)."""
     kind, depth = parse_model_name(arch)
     if kind == "resnet":
         return CifarResNet(depth, num_classes, conv_factory, gating, sd_final_survival)

@@ -130,7 +130,7 @@ class GatedNet(nn.Module):
         return dict(self._layer_modules)
 
     def conv_shapes(self, batch: int = 128, image: int = 32) -> list[ConvShape]:
-        """The factory convs as ``ConvShape`` (as ``e2train.fabric.bounds`` lists them), by a shape trace."""
+        """The factory convs as ``ConvShape`` (as ``e2train.fabric.networks`` lists them), by a shape trace."""
         sizes: dict[str, int] = {}
         hooks = [
             m.register_forward_hook(lambda mod, inp, out, name=name: sizes.__setitem__(name, inp[0].shape[-1]))

@@ -2,7 +2,7 @@
 
 A conv factory is ``factory(in_ch, out_ch, k, stride, name) -> nn.Module``. The module takes an NCHW
 float tensor and returns the convolution with zero padding ``(k - 1) // 2``, no bias and one group,
-i.e. exactly the layer shapes of ``e2train.fabric.bounds``. ``name`` is the layer's dotted path in the
+i.e. exactly the layer shapes of ``e2train.fabric.networks``. ``name`` is the layer's dotted path in the
 model (``"layer2.0.conv1"``), so a factory can keep per-layer state and statistics under that name.
 
 The default builds a plain ``nn.Conv2d``. Other backends (PSG with quantised operands, a conv that runs

@@ -1,4 +1,4 @@
-"""CIFAR MobileNetV2 (Sandler et al. 2018) with the stage table of ``e2train.fabric.bounds``.
+"""CIFAR MobileNetV2 (Sandler et al. 2018) with the stage table of ``e2train.fabric.networks``.
 
 Dense convs (``stem``, ``blocks.{stage}.{r}.expand``, ``blocks.{stage}.{r}.project``, ``head``) come from
 the conv factory and equal ``mobilenetv2_cifar_convs``; the depthwise 3x3 convs stay plain torch (the
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..fabric.bounds import MOBILENETV2_CIFAR_CFG
+from ..fabric.networks import MOBILENETV2_CIFAR_CFG
 from .base import GatedNet, LayerSpec
 from .convs import ConvFactory, plain_conv
 

@@ -1,6 +1,6 @@
 """CIFAR ResNet-(6n+2) (He et al. 2016): 16/32/64 channels, BN, projection shortcuts, SLU gates.
 
-Layer names equal ``e2train.fabric.bounds.resnet_cifar_convs``: ``conv1``, ``layer{s}.{b}.conv1``,
+Layer names equal ``e2train.fabric.networks.resnet_cifar_convs``: ``conv1``, ``layer{s}.{b}.conv1``,
 ``layer{s}.{b}.shortcut`` (a 1x1 projection where the shape changes) and ``layer{s}.{b}.conv2``; every one
 is built by the ``conv_factory``. Every residual block but the first carries an SLU gate when
 ``gating="slu"``; ``gating="sd"`` applies stochastic depth instead (linear decay over all blocks).
@@ -23,7 +23,7 @@ class BasicBlock(nn.Module):
         self.name = name
         self.conv1 = net.add_conv(conv_factory, in_ch, planes, 3, stride, f"{name}.conv1")
         self.bn1 = nn.BatchNorm2d(planes)
-        if stride != 1 or in_ch != planes:  # built before conv2: the order of fabric.bounds
+        if stride != 1 or in_ch != planes:  # built before conv2: the order of fabric.networks
             self.shortcut = net.add_conv(conv_factory, in_ch, planes, 1, stride, f"{name}.shortcut")
             self.shortcut_bn = nn.BatchNorm2d(planes)
         else:
