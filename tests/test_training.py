@@ -151,6 +151,33 @@ def test_report_accounting_plain_run_saves_nothing(tmp_path):
     assert [r["iteration"] for r in lines] == [5, 6]
 
 
+def test_cpu_seconds_leave_out_a_stopped_process_and_add_up_over_a_resume(tmp_path):
+    """wall_seconds counts a paused process (SIGSTOP for a quiet measurement beside it); cpu_seconds does
+    not. A sleeping callback stands for the pause: 8 x 0.25 s of wall time without CPU."""
+    import time
+
+    from e2train.training.callbacks import Callback
+
+    class Pause(Callback):
+        def on_iteration_end(self, trainer):
+            time.sleep(0.25)
+
+    cfg = tiny_cfg("schedule.iterations=8", "run.checkpoint_every=4", "run.threads=1")
+    t = Trainer(cfg, str(tmp_path))
+    t.callbacks.items.append(Pause())
+    t.run(stop_at=4)
+    first = load_checkpoint(str(tmp_path / "checkpoint.pt"))["stats"]
+    assert first["wall_seconds"] - first["cpu_seconds"] >= 4 * 0.25
+    t2 = Trainer(cfg, str(tmp_path))
+    t2.callbacks.items.append(Pause())
+    t2.resume()
+    rep = t2.run()
+    assert 0 < first["cpu_seconds"] < rep["cpu_seconds"]  # the resumed run adds to the first part's
+    assert rep["wall_seconds"] - rep["cpu_seconds"] >= 8 * 0.25
+    line = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")][-1]
+    assert first["cpu_seconds"] < line["cpu_seconds"] <= rep["cpu_seconds"]  # the report adds the final evaluation
+
+
 def test_slu_run_counts_gates_and_skips(tmp_path):
     rep = Trainer(tiny_cfg("model.gating=slu", "slu.target=0.3", "slu.alpha=20.0", "schedule.iterations=16"), str(tmp_path)).run()
     assert rep["gate_macs"]["forward"] > 0 and rep["macs_per_layer"]["gate_rnn"]["forward"] > 0

@@ -140,7 +140,7 @@ def _train_with(trainer, world, out: str, resume: bool, args) -> tuple[int, dict
 
 
 SUMMARY_KEYS = ("top1", "top5", "iterations", "smd_dropped", "slu_executed_ratio", "psg_predicted_ratio", "mac_savings",
-                "wall_seconds")
+                "wall_seconds", "cpu_seconds")
 
 
 def summary(report: dict) -> dict:

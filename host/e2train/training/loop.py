@@ -98,6 +98,7 @@ class Trainer:
             "smd_dropped": 0, "executed_iterations": 0,
             "skippable_macs_total": 0, "skippable_macs_ran": 0, "block_pairs_total": 0, "block_pairs_ran": 0,
             "wall_seconds": 0.0,
+            "cpu_seconds": 0.0,  # this process's CPU time (all threads): unlike the wall, not counting a stopped process
         }
         if self.world.is_main:
             os.makedirs(out_dir, exist_ok=True)
@@ -291,8 +292,13 @@ class Trainer:
         end = self.total if stop_at is None else min(stop_at, self.total)
         if self.iteration == 0:
             self._truncate_metrics(0)  # a fresh run in a used folder: the old run's lines go
-        t0 = time.perf_counter()
-        base_wall = self.stats["wall_seconds"]
+        t0, c0 = time.perf_counter(), time.process_time()
+        base_wall, base_cpu = self.stats["wall_seconds"], self.stats["cpu_seconds"]
+
+        def clock() -> None:
+            self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
+            self.stats["cpu_seconds"] = base_cpu + time.process_time() - c0
+
         bar = None
         if run["progress"] and self.world.is_main:
             from tqdm import tqdm
@@ -322,7 +328,7 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                 if run["log_every"] and self.iteration % run["log_every"] == 0 or self.iteration == self.total:
-                    self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
+                    clock()
                     rec = self._log_record(window)
                     self._write_metric(rec)
                     if bar is not None and window["n"]:
@@ -337,7 +343,7 @@ class Trainer:
                     self._write_metric({"iteration": self.iteration, "val_top1": ev["top1"], "val_top5": ev["top5"],
                                         "estimated_joules": joules})
                 if (run["checkpoint_every"] and self.iteration % run["checkpoint_every"] == 0) or self.iteration == self.total:
-                    self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
+                    clock()
                     self.save()
         finally:
             if bar is not None:
@@ -349,7 +355,7 @@ class Trainer:
         self.callbacks.fire("on_train_end", self)  # SWA: the last iterate's top-1, then the averaged weights
         with self.callbacks.evaluation(self):
             ev = self.evaluate() if self.val_set is not None else {}
-        self.stats["wall_seconds"] = base_wall + time.perf_counter() - t0
+        clock()
         with merged_counters(self.world, self.model, self.counter):  # rank 0: the sums over the ranks
             report = self.report(ev, eval_seconds=time.perf_counter() - t1)
         if self.world.size > 1:
@@ -374,6 +380,7 @@ class Trainer:
             "executed_ratio": (w["ran"] / w["total"]) if w["total"] else 1.0,
             "smd_dropped": self.stats["smd_dropped"],
             "wall_seconds": round(self.stats["wall_seconds"], 3),
+            "cpu_seconds": round(self.stats["cpu_seconds"], 3),
         }
         with merged_counters(self.world, self.model, self.counter):  # rank 0: the sums over the ranks
             rec["estimated_joules"] = self.estimated_joules()
@@ -432,6 +439,7 @@ class Trainer:
             "eval_executed_block_ratio": ev.get("executed_block_ratio"),
             **{k: v for k, v in counts.items() if k not in ("arch", "config")},
             "wall_seconds": self.stats["wall_seconds"],
+            "cpu_seconds": self.stats["cpu_seconds"],
             "eval_seconds": eval_seconds,
             "device": str(self.device),
             "torch_threads": torch.get_num_threads(),
