@@ -6,7 +6,8 @@ descent falls short at this length").
 RUN is a training run's folder (``e2train train --out RUN``). From ``RUN/checkpoint.pt`` it prints the
 root mean square of each named conv weight (default: the first, a middle and the last 3x3 conv of a
 CIFAR ResNet); from ``RUN/metrics.jsonl`` the training accuracy logged at the given iterations (the
-mean over the augmented batches since the line before) and the last validation top-1. Under batch norm
+mean over the augmented batches since the line before); from ``RUN/report.json`` the final top-1
+(``describe`` also returns the last periodic validation top-1). Under batch norm
 a conv's output does not depend on its weights' scale, so a sign step of fixed size moves a layer by
 sign_lr / RMS: the RMS says how much of the step is left.
 """
@@ -18,14 +19,14 @@ import json
 import os
 import sys
 
-import torch
+from e2train.checkpoint import CheckpointError, load_checkpoint
 
 DEFAULT_LAYERS = ("conv1", "layer1.2.conv2", "layer3.2.conv2")
 
 
 def weight_rms(checkpoint: str, layers) -> dict[str, float]:
     """RMS of ``<layer>.weight`` in a training checkpoint's model state (KeyError names a missing layer)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    state = load_checkpoint(checkpoint)["model"]  # CheckpointError: missing or damaged
     out = {}
     for name in layers:
         key = f"{name}.weight"
@@ -50,7 +51,10 @@ def fit(metrics: str, at) -> dict:
 
 def describe(run: str, layers, at) -> dict:
     report = os.path.join(run, "report.json")
-    top1 = json.load(open(report))["top1"] if os.path.exists(report) else None
+    top1 = None
+    if os.path.exists(report):
+        with open(report) as f:
+            top1 = json.load(f)["top1"]
     return {"run": run, "weight_rms": weight_rms(os.path.join(run, "checkpoint.pt"), layers),
             **fit(os.path.join(run, "metrics.jsonl"), at), "top1": top1}
 
@@ -63,7 +67,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         rows = [describe(r, args.layers, args.at) for r in args.runs]
-    except (OSError, KeyError, json.JSONDecodeError) as exc:
+    except (OSError, KeyError, json.JSONDecodeError, CheckpointError) as exc:
         print(f"weight_growth: error: {exc}", file=sys.stderr)
         return 1
     print("| run | train accuracy at " + " / ".join(map(str, args.at)) + " | top-1 (report) | RMS: " + ", ".join(args.layers) + " |")
